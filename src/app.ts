@@ -1,0 +1,43 @@
+/**
+ * The application: configuration and logging from the environment, the bridge, and MCP over stdio.
+ * Runs until the MCP client leaves, a signal arrives, or the DingTalk connection fails for good.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { configErrorReport } from "./boot/configError.js"
+import { BridgeConfig } from "./layers/BridgeConfig.js"
+import { BridgeLayer } from "./layers/index.js"
+import * as Logging from "./layers/Logging.js"
+import { McpStdio } from "./layers/McpServer.js"
+import { Bridge } from "./pipeline/Bridge.js"
+
+// A .env in the working directory fills in what the real environment does not set.
+try {
+  process.loadEnvFile()
+} catch {
+  // no .env: fine
+}
+
+const LoggingLayer = Layer.unwrap(BridgeConfig.use((settings) => Effect.succeed(Logging.layer(settings.logging))))
+
+const AppLayer = McpStdio.layer.pipe(Layer.provideMerge(BridgeLayer), Layer.provideMerge(LoggingLayer), Layer.provideMerge(BridgeConfig.layer))
+
+const fail = (line: string, code: number) => Effect.sync(() => {
+  process.stderr.write(`${line}\n`)
+  process.exitCode = code
+})
+
+const program = Effect.gen(function*() {
+  const bridge = yield* Bridge
+  const mcp = yield* McpStdio
+  yield* Effect.raceFirst(bridge.run, mcp.closed)
+}).pipe(
+  Effect.provide(AppLayer),
+  Effect.catchTags({
+    ConfigError: (error) => fail(configErrorReport(error), 2),
+    CredentialsRejected: (error) => fail(error.message, 2),
+    ReconnectExhausted: (error) => fail(error.message, 1),
+  })
+)
+
+NodeRuntime.runMain(program, { disableErrorReporting: true })

@@ -1,0 +1,55 @@
+/**
+ * Effect 4 needs Node ≥ 22, but OpenCode spawns `node dist/main.js` with whatever `node` is on PATH.
+ * When that is older, re-execute this script with the project's pinned Node (the `node` devDependency),
+ * passing stdio, the exit code and signals through. No dependencies: this runs on old Node.
+ */
+import { spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const REQUIRED_MAJOR = 22
+const RELAUNCHED = "DINGTALK_MCP_SERVER_RELAUNCHED"
+
+/** The pinned Node binary: `node_modules/node/bin/node` in this package or any folder above it. */
+const findPinnedNode = (from: string): string | undefined => {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, "node_modules", "node", "bin", "node")
+    if (existsSync(candidate)) return candidate
+    if (path.dirname(dir) === dir) return undefined
+  }
+}
+
+/** Returns true when this process handed over to the pinned Node and must do nothing else. */
+export const relaunchOnPinnedNode = (): boolean => {
+  const major = Number(process.versions.node.split(".")[0])
+  if (major >= REQUIRED_MAJOR) return false
+  const pinned = process.env[RELAUNCHED] === undefined ? findPinnedNode(path.dirname(fileURLToPath(import.meta.url))) : undefined
+  if (pinned === undefined) {
+    process.stderr.write(
+      `dingtalk-mcp-server needs Node ${REQUIRED_MAJOR} or newer (this is ${process.version}). ` +
+        `Run "npm install" in the project folder (it installs a pinned Node 22), or install Node ${REQUIRED_MAJOR}+.\n`
+    )
+    process.exitCode = 1
+    return true
+  }
+  const child = spawn(pinned, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: "inherit",
+    env: { ...process.env, [RELAUNCHED]: "1" },
+  })
+  const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, forward(signal))
+  child.on("error", (error) => {
+    process.stderr.write(`dingtalk-mcp-server: cannot start ${pinned}: ${error.message}\n`)
+    process.exit(1)
+  })
+  child.on("exit", (code, signal) => {
+    if (signal !== null) {
+      process.removeAllListeners(signal)
+      process.kill(process.pid, signal)
+    } else {
+      process.exit(code ?? 1)
+    }
+  })
+  return true
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+/**
+ * Entry point (`node dist/main.js`): make sure we run on Node ≥ 22 and that stdout stays clean
+ * for MCP, then start the app. Everything that loads Effect comes after these two guards.
+ */
+import { relaunchOnPinnedNode } from "./boot/pinnedNode.js"
+import { routeConsoleToStderr } from "./boot/stdioGuard.js"
+
+if (!relaunchOnPinnedNode()) {
+  routeConsoleToStderr()
+  await import("./app.js")
+}

@@ -1,0 +1,183 @@
+/**
+ * The message pipeline as one service: DingTalk frames → decode → dedup → remember the conversation
+ * → route (allowlist, commands) → schedule → OpenCode turn → Delivery. `run` keeps it going and fails
+ * only when the DingTalk connection is lost for good.
+ */
+import { Clock, Context, Effect, Layer, Option, Stream } from "effect"
+import type { InboundMessage } from "../dingtalk/RobotMessage.js"
+import { BridgeConfig, robotCodeOf } from "../layers/BridgeConfig.js"
+import { BridgeMetrics } from "../layers/BridgeMetrics.js"
+import { Conversations } from "../layers/Conversations.js"
+import { Delivery } from "../layers/Delivery.js"
+import { type ConnectionFatal, DingTalkStream } from "../layers/DingTalkStream.js"
+import { OpenCodeClient } from "../layers/OpenCodeClient.js"
+import { Sessions } from "../layers/Sessions.js"
+import { decodeFrame } from "./decode.js"
+import { makeDedup } from "./dedup.js"
+import { type Command, helpText, route } from "./route.js"
+import { makeTurnScheduler } from "./schedule.js"
+import { type RunningTurns, runTurn } from "./turn.js"
+
+/** Texts longer than this are refused instead of being sent to the agent. */
+const MAX_INPUT_BYTES = 64 * 1024
+
+/** The running pipeline. */
+export class Bridge extends Context.Service<Bridge, {
+  /** Processes messages until the DingTalk connection fails for good. */
+  readonly run: Effect.Effect<never, ConnectionFatal>
+}>()("dingtalk-mcp-server/Bridge") {
+  /** The pipeline over the given services. */
+  static readonly layer = Layer.effect(
+    Bridge,
+    Effect.gen(function*() {
+      const settings = yield* BridgeConfig
+      const stream = yield* DingTalkStream
+      const conversations = yield* Conversations
+      const delivery = yield* Delivery
+      const metrics = yield* BridgeMetrics
+      const sessions = yield* Sessions
+      const opencode = yield* OpenCodeClient
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics>()
+      const robotCode = robotCodeOf(settings)
+      const allowlist = { users: settings.dingtalk.allowedUsers, conversations: settings.dingtalk.allowedConversations }
+      if (allowlist.users.length === 0 && allowlist.conversations.length === 0) {
+        yield* Effect.logWarning("No allowlist: anyone who can message the robot can drive OpenCode. Set DINGTALK_ALLOWED_USERS or DINGTALK_ALLOWED_CONVERSATIONS.")
+      }
+
+      const isFirstSeen = yield* makeDedup({ capacity: settings.pipeline.dedupCapacity, ttlMs: settings.pipeline.dedupTtlMs })
+      let maxDepth = 0
+      const scheduler = yield* makeTurnScheduler({
+        concurrency: settings.pipeline.concurrency,
+        backlog: settings.pipeline.backlog,
+        onChange: (depth, inFlight) => {
+          maxDepth = Math.max(maxDepth, depth)
+          return Effect.all([metrics.setGauge("queueDepth", depth), metrics.setGauge("queueDepthMax", maxDepth), metrics.setGauge("inFlight", inFlight)], { discard: true })
+        },
+      })
+      const running: RunningTurns = new Map()
+
+      const notify = (conversationId: string, text: string) =>
+        delivery.send({ conversationId, text, format: "text" }).pipe(
+          Effect.catch((error) => Effect.logWarning("Notice not delivered").pipe(Effect.annotateLogs({ conversationId, error: error.message })))
+        )
+
+      const statusText = (conversationId: string) =>
+        Effect.gen(function*() {
+          const session = yield* sessions.peek(conversationId)
+          const queue = scheduler.queueOf(conversationId)
+          const connection = yield* stream.status
+          const reachable = yield* opencode.reachable
+          return [
+            `**Session:** ${Option.getOrElse(session, () => "none yet")}`,
+            `**This chat:** ${queue.running ? "answering" : "idle"}, ${queue.waiting} waiting`,
+            `**All chats:** ${scheduler.inFlight()} running, ${scheduler.depth()} waiting`,
+            `**DingTalk:** ${connection.state}`,
+            `**OpenCode:** ${reachable ? "reachable" : "not reachable"} at ${opencode.url}`,
+          ].join("\n")
+        })
+
+      const runCommand = (message: InboundMessage, command: Command, queuedAt: number) => {
+        const conversationId = message.conversationId
+        switch (command) {
+          case "help":
+            return notify(conversationId, helpText)
+          case "status":
+            return statusText(conversationId).pipe(Effect.flatMap((text) => delivery.send({ conversationId, text, title: "Status" })), Effect.ignore)
+          case "stop": {
+            const sessionId = running.get(conversationId)
+            return sessionId === undefined
+              ? notify(conversationId, "Nothing is running in this chat.")
+              : opencode.abort(sessionId).pipe(
+                Effect.catch((error) => notify(conversationId, `Could not stop the turn: ${error.message}`))
+              )
+          }
+          case "new":
+            // Queued like a message, so it applies after the ones sent before it.
+            return scheduler.submit(conversationId, sessions.startNew(conversationId).pipe(
+              Effect.flatMap((id) => notify(conversationId, `Started a new OpenCode session (${id}).`)),
+              Effect.catch((error) => notify(conversationId, `Could not start a new session: ${error.message}`)),
+              Effect.andThen(Effect.sync(() => queuedAt))
+            )).pipe(Effect.asVoid)
+        }
+      }
+
+      const handle = (message: InboundMessage) =>
+        Effect.gen(function*() {
+          yield* conversations.remember(message)
+          yield* Effect.logInfo(`Message from ${message.senderNick || message.senderKey}: ${preview(message)}`).pipe(
+            Effect.annotateLogs({ conversationType: message.conversationType, sender: message.senderKey, ...(message.conversationTitle ? { conversationTitle: message.conversationTitle } : {}) })
+          )
+          const decided = route(message, allowlist, MAX_INPUT_BYTES)
+          const conversationId = message.conversationId
+          const queuedAt = yield* Clock.currentTimeMillis
+          switch (decided._tag) {
+            case "Denied":
+              yield* metrics.increment("denied")
+              yield* Effect.logWarning(`Denied: ${decided.why}`)
+              return yield* notify(conversationId, "Sorry, this robot is not open to you. Ask its owner to add you to the allowlist.")
+            case "Unsupported":
+              yield* metrics.increment("unsupported")
+              yield* Effect.logInfo(`Unsupported message type ${decided.msgtype}`)
+              return yield* notify(conversationId, `I cannot read ${decided.msgtype} messages yet. Send text, rich text or a voice message.`)
+            case "TooLong":
+              yield* metrics.increment("malformed")
+              return yield* notify(conversationId, `That message is ${decided.bytes} bytes; the limit is ${MAX_INPUT_BYTES}. Send a shorter one.`)
+            case "Empty":
+              return yield* notify(conversationId, helpText)
+            case "Command":
+              yield* metrics.increment("commands")
+              return yield* runCommand(message, decided.command, queuedAt)
+            case "Turn": {
+              const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt).pipe(Effect.provideContext(services)))
+              if (accepted === "busy") {
+                yield* metrics.increment("busy")
+                yield* notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`)
+              }
+            }
+          }
+        }).pipe(Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId }))
+
+      const frames = stream.frames.pipe(
+        Stream.tap(() => metrics.increment("received")),
+        Stream.mapEffect((frame) => decodeFrame(frame, robotCode)),
+        // A rejected frame is counted and logged, then dropped (it was acked already).
+        Stream.filterMapEffect((decoded) =>
+          decoded._tag === "Success"
+            ? Effect.succeed(decoded)
+            : metrics.increment("malformed").pipe(
+              Effect.andThen(Effect.logWarning(`Malformed message ignored: ${decoded.failure.reason}`).pipe(Effect.annotateLogs({ frameId: decoded.failure.frameId }))),
+              Effect.as(decoded)
+            )
+        ),
+        Stream.filterEffect((message) =>
+          isFirstSeen(message).pipe(Effect.tap((first) => first ? Effect.void : metrics.increment("duplicates").pipe(
+            Effect.andThen(Effect.logInfo("Duplicate message ignored").pipe(Effect.annotateLogs({ msgId: message.msgId })))
+          )))
+        ),
+        // Routing is quick (turns run in the scheduler): taking messages one by one keeps their order.
+        Stream.runForEach((message) => handle(message).pipe(Effect.catchCause((cause) => Effect.logError("Message handling failed", cause))))
+      )
+      const malformedFrames = stream.malformed.pipe(
+        Stream.runForEach((frame) =>
+          metrics.increment("received").pipe(
+            Effect.andThen(metrics.increment("malformed")),
+            Effect.andThen(Effect.logWarning(`Malformed frame ignored: ${frame.reason}`).pipe(Effect.annotateLogs({ connectionId: frame.connectionId })))
+          )
+        )
+      )
+
+      const run = Effect.gen(function*() {
+        yield* Effect.forkChild(malformedFrames)
+        yield* Effect.forkChild(frames)
+        return yield* stream.fatal
+      })
+      return Bridge.of({ run })
+    })
+  )
+}
+
+const preview = (message: InboundMessage): string => {
+  const text = message.body._tag === "Text" ? message.body.text : `[${message.body.msgtype}]`
+  const oneLine = text.replace(/\s+/g, " ")
+  return oneLine.length > 60 ? `${oneLine.slice(0, 60)}…` : oneLine
+}
