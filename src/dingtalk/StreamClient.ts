@@ -1,11 +1,12 @@
 /**
- * The `dingtalk-stream` SDK client, kept for what it does well (the socket, SYSTEM pings, event acks)
- * and changed where it stands in the way of a bridge that must never silently die:
- * no built-in reconnect (the bridge owns it, with a Schedule), a fresh ticket per connection, every
- * CALLBACK acked before anything else, a guard against non-JSON frames, and a hook on `disconnect`.
+ * The `dingtalk-stream` SDK client, kept for what it does well (frame dispatch, SYSTEM ping answers,
+ * event acks, the ack format) and changed where it stands in the way of a bridge that must never
+ * silently die or print to stdout: the socket is opened here (the SDK's `_connect` prints
+ * "connect success" to stdout and reconnects every second forever), with a fresh ticket per connection,
+ * every CALLBACK acked before anything else, a guard against non-JSON frames, and a hook on `disconnect`.
  */
 import { DWClient, type DWClientDownStream } from "dingtalk-stream"
-import type WebSocket from "ws"
+import WebSocket from "ws"
 
 /** The topic of robot messages. */
 export const ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
@@ -46,12 +47,30 @@ export class StreamClient extends DWClient {
   }
 
   /** Opens the WebSocket with a ticket from the gateway (tickets are single-use). */
-  async open(endpoint: string, ticket: string): Promise<void> {
-    this.internals.dw_url = `${endpoint}${endpoint.includes("?") ? "&" : "?"}ticket=${encodeURIComponent(ticket)}`
-    await this._connect()
-    this.lastActivity = Date.now()
-    this.webSocket?.on("pong", () => {
-      this.lastActivity = Date.now()
+  open(endpoint: string, ticket: string): Promise<void> {
+    const url = `${endpoint}${endpoint.includes("?") ? "&" : "?"}ticket=${encodeURIComponent(ticket)}`
+    this.internals.dw_url = url
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, { handshakeTimeout: 15_000 })
+      this.internals.socket = socket
+      socket.once("open", () => {
+        this.connected = true
+        this.lastActivity = Date.now()
+        resolve()
+      })
+      socket.on("message", (data) => this.onDownStream(String(data)))
+      socket.on("pong", () => {
+        this.lastActivity = Date.now()
+      })
+      socket.on("close", () => {
+        this.connected = false
+        this.registered = false
+      })
+      // Before "open" an error fails the attempt; after it, "close" follows and ends the connection.
+      socket.on("error", (error) => {
+        reject(error)
+        socket.terminate()
+      })
     })
   }
 
@@ -68,9 +87,8 @@ export class StreamClient extends DWClient {
     this.webSocket?.terminate()
   }
 
-  override onDownStream(data: string): void {
+  override onDownStream(raw: string): void {
     this.lastActivity = Date.now()
-    const raw = String(data)
     let frame: DWClientDownStream
     try {
       frame = JSON.parse(raw)

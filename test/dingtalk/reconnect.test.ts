@@ -32,7 +32,7 @@ describe("reconnect policy", () => {
       const { starts, serve } = yield* scripted(["fail"])
       const fiber = yield* superviseConnection({
         serve,
-        schedule: reconnectSchedule({ baseMs: 5_000, maxAttempts: 10, jitter: false }),
+        schedule: reconnectSchedule<Refused | ConnectionLost>({ baseMs: 5_000, maxAttempts: 10, jitter: false }),
         retryable: () => true,
         onRetry: () => Effect.void,
       }).pipe(Effect.forkChild)
@@ -48,7 +48,7 @@ describe("reconnect policy", () => {
       const { starts, serve } = yield* scripted(["fail", "fail", "healthy", "fail"])
       const fiber = yield* superviseConnection({
         serve,
-        schedule: reconnectSchedule({ baseMs: 5_000, maxAttempts: 3, jitter: false }),
+        schedule: reconnectSchedule<Refused | ConnectionLost>({ baseMs: 5_000, maxAttempts: 3, jitter: false }),
         retryable: () => true,
         onRetry: () => Effect.void,
       }).pipe(Effect.forkChild)
@@ -64,7 +64,7 @@ describe("reconnect policy", () => {
       const errors: Array<string> = []
       const fiber = yield* superviseConnection({
         serve,
-        schedule: reconnectSchedule({ baseMs: 200, maxAttempts: 2, jitter: false }),
+        schedule: reconnectSchedule<Refused | ConnectionLost>({ baseMs: 200, maxAttempts: 2, jitter: false }),
         retryable: () => true,
         onRetry: (_attempt, _delay, error) => Effect.sync(() => { errors.push(error._tag) }),
       }).pipe(Effect.forkChild)
@@ -81,7 +81,7 @@ describe("reconnect policy", () => {
       const { starts, serve } = yield* scripted(["fail"])
       const fiber = yield* superviseConnection({
         serve,
-        schedule: reconnectSchedule({ baseMs: 5_000, maxAttempts: 10, jitter: false }),
+        schedule: reconnectSchedule<Refused | ConnectionLost>({ baseMs: 5_000, maxAttempts: 10, jitter: false }),
         retryable: (error) => error instanceof ConnectionLost,
         onRetry: () => Effect.void,
       }).pipe(Effect.forkChild)
@@ -95,7 +95,7 @@ describe("reconnect policy", () => {
       const { starts, serve } = yield* scripted(["fail"])
       const fiber = yield* superviseConnection({
         serve,
-        schedule: reconnectSchedule({ baseMs: 5_000, maxAttempts: 5, jitter: true }),
+        schedule: reconnectSchedule<Refused | ConnectionLost>({ baseMs: 5_000, maxAttempts: 5, jitter: true }),
         retryable: () => true,
         onRetry: () => Effect.void,
       }).pipe(Effect.forkChild)
