@@ -2,7 +2,7 @@
  * The application: configuration and logging from the environment, the bridge, and MCP over stdio.
  * Runs until the MCP client leaves, a signal arrives, or the DingTalk connection fails for good.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer } from "effect"
 import { configErrorReport } from "./boot/configError.js"
 import { BridgeConfig } from "./layers/BridgeConfig.js"

@@ -3,10 +3,13 @@
  * Entry point (`node dist/main.js`): make sure we run on Node ≥ 22 and that stdout stays clean
  * for MCP, then start the app. Everything that loads Effect comes after these two guards.
  */
+import module from "node:module"
 import { relaunchOnPinnedNode } from "./boot/pinnedNode.js"
 import { routeConsoleToStderr } from "./boot/stdioGuard.js"
 
 if (!relaunchOnPinnedNode()) {
   routeConsoleToStderr()
+  // Effect and the SDKs are large: V8's on-disk code cache roughly halves start-up after the first run.
+  module.enableCompileCache?.()
   await import("./app.js")
 }

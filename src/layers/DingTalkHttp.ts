@@ -4,7 +4,7 @@
  * retries with backoff on network errors and 5xx — never on 4xx. Counts requests vs new sockets,
  * so connection reuse is observable.
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import http from "node:http"

@@ -3,7 +3,7 @@
  * One keep-alive HTTP client, Basic auth when configured, a long per-turn timeout that aborts the
  * turn in OpenCode, and errors that tell a person what to do.
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import { BridgeConfig, openCodeAuthHeader } from "./BridgeConfig.js"
