@@ -2,11 +2,10 @@
  * The one keep-alive HTTP pool for everything the bridge sends to DingTalk (gateway, webhooks,
  * token, robot OpenAPI): at most `DINGTALK_HTTP_MAX_SOCKETS` sockets, a per-request timeout, and
  * retries with backoff on network errors and 5xx — never on 4xx. Counts requests vs new sockets,
- * so connection reuse is observable.
+ * so connection reuse is observable. Plain `node:http` agents: the pool is the point, so it is
+ * driven directly rather than through a client that may abort (and so discard) a pooled socket.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
-import { HttpClient, HttpClientRequest } from "effect/http"
 import http from "node:http"
 import https from "node:https"
 import type { Duplex } from "node:stream"
@@ -52,27 +51,48 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
     Effect.gen(function*() {
       const settings = yield* BridgeConfig
       const metrics = yield* BridgeMetrics
-      const client = yield* HttpClient.HttpClient
-      const { httpTimeoutMs, httpRetries } = settings.delivery
-      const retryPolicy = (times: number) => Schedule.exponential(Duration.millis(Math.min(500, httpTimeoutMs / 4)), 2).pipe(Schedule.upTo({ times: Math.max(0, times) }))
+      const { httpTimeoutMs, httpRetries, httpMaxSockets } = settings.delivery
+      const countNewSocket = () => Effect.runSync(metrics.increment("httpConnections"))
+      const agentOptions = { keepAlive: true, maxSockets: httpMaxSockets, maxFreeSockets: httpMaxSockets }
+      const agents = yield* Effect.acquireRelease(
+        Effect.sync(() => ({ http: new CountingHttpAgent(agentOptions, countNewSocket), https: new CountingHttpsAgent(agentOptions, countNewSocket) })),
+        (agents) => Effect.sync(() => {
+          agents.http.destroy()
+          agents.https.destroy()
+        })
+      )
+      const retryPolicy = (times: number) =>
+        Schedule.exponential(Duration.millis(Math.min(500, httpTimeoutMs / 4)), 2).pipe(Schedule.upTo({ times: Math.max(0, times) }))
+
+      const attempt = (url: URL, payload: string, headers: Record<string, string>) =>
+        Effect.callback<JsonAnswer, Retryable>((resume, signal) => {
+          const transport = url.protocol === "https:" ? https : http
+          const request = transport.request(url, {
+            method: "POST",
+            agent: url.protocol === "https:" ? agents.https : agents.http,
+            headers: { "content-type": "application/json", accept: "application/json", "content-length": Buffer.byteLength(payload), ...headers },
+            timeout: httpTimeoutMs,
+          }, (response) => {
+            const chunks: Array<Buffer> = []
+            response.on("data", (chunk: Buffer) => chunks.push(chunk))
+            response.on("error", (error) => resume(Effect.fail(new Retryable(error.message))))
+            response.on("end", () => {
+              const text = Buffer.concat(chunks).toString("utf8")
+              const status = response.statusCode ?? 0
+              resume(status >= 500 ? Effect.fail(new Retryable(`HTTP ${status}: ${text.slice(0, 200)}`)) : Effect.succeed({ status, body: parseJson(text) }))
+            })
+          })
+          request.on("timeout", () => request.destroy(new Error(`no answer within ${httpTimeoutMs} ms`)))
+          request.on("error", (error) => resume(Effect.fail(new Retryable(error.message))))
+          signal.addEventListener("abort", () => request.destroy())
+          request.end(payload)
+        })
 
       const postJson = Effect.fn("DingTalkHttp.postJson")(function*(url: string, body: unknown, options: PostOptions = {}) {
-        const request = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.acceptJson,
-          HttpClientRequest.setHeaders(options.headers ?? {}),
-          HttpClientRequest.bodyJsonUnsafe(body)
-        )
-        const attempt = Effect.gen(function*() {
-          yield* metrics.increment("httpRequests")
-          const response = yield* client.execute(request).pipe(
-            Effect.timeoutOrElse({ duration: Duration.millis(httpTimeoutMs), orElse: () => Effect.fail(new Retryable(`no answer within ${httpTimeoutMs} ms`)) }),
-            Effect.catchTag("HttpClientError", (error) => Effect.fail(new Retryable(error.reason.message)))
-          )
-          const text = yield* response.text.pipe(Effect.catchTag("HttpClientError", (error) => Effect.fail(new Retryable(error.reason.message))))
-          if (response.status >= 500) return yield* Effect.fail(new Retryable(`HTTP ${response.status}: ${text.slice(0, 200)}`))
-          return { status: response.status, body: parseJson(text) } satisfies JsonAnswer
-        })
-        return yield* attempt.pipe(
+        const target = yield* Effect.try({ try: () => new URL(url), catch: () => new DingTalkUnreachable({ url, detail: "invalid URL" }) })
+        const payload = JSON.stringify(body)
+        return yield* metrics.increment("httpRequests").pipe(
+          Effect.andThen(attempt(target, payload, options.headers ?? {})),
           Effect.retry(retryPolicy(options.retries ?? httpRetries)),
           Effect.mapError((error) => new DingTalkUnreachable({ url, detail: error.detail }))
         )
@@ -80,22 +100,6 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       return DingTalkHttp.of({ postJson })
     })
   )
-
-  /** The pool itself: keep-alive agents that count the sockets they open. */
-  static readonly layerPool = Layer.unwrap(Effect.gen(function*() {
-    const settings = yield* BridgeConfig
-    const metrics = yield* BridgeMetrics
-    const agentOptions = { keepAlive: true, maxSockets: settings.delivery.httpMaxSockets, maxFreeSockets: settings.delivery.httpMaxSockets, timeout: settings.delivery.httpTimeoutMs * 6 }
-    const countNewSocket = () => Effect.runFork(metrics.increment("httpConnections"))
-    const agents = yield* Effect.acquireRelease(
-      Effect.sync(() => ({ http: new CountingHttpAgent(agentOptions, countNewSocket), https: new CountingHttpsAgent(agentOptions, countNewSocket) })),
-      (agents) => Effect.sync(() => { agents.http.destroy(); agents.https.destroy() })
-    )
-    return NodeHttpClient.layerNodeHttpNoAgent.pipe(Layer.provide(Layer.succeed(NodeHttpClient.HttpAgent, agents)))
-  }))
-
-  /** The service with its pool. */
-  static readonly layerWithPool = DingTalkHttp.layer.pipe(Layer.provide(DingTalkHttp.layerPool))
 }
 
 const parseJson = (text: string): unknown => {

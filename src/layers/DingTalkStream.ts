@@ -53,7 +53,11 @@ export class CredentialsRejected extends Schema.TaggedError<CredentialsRejected>
 /** The gateway or the WebSocket failed in a way worth retrying. */
 export class ConnectFailed extends Schema.TaggedError<ConnectFailed>()("ConnectFailed", {
   detail: Schema.String,
-}) {}
+}) {
+  override get message() {
+    return this.detail
+  }
+}
 
 /** The connection could not be kept: every reconnect attempt failed. */
 export class ReconnectExhausted extends Schema.TaggedError<ReconnectExhausted>()("ReconnectExhausted", {
@@ -145,7 +149,7 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
         live.add(client)
         client.webSocket?.on("close", (code) => end(`socket closed (${code})`))
         const connectedAt = Date.now()
-        yield* setStatus({ state: "connected", connectionId, connectedSince: connectedAt, nextRetryAt: undefined })
+        yield* setStatus({ state: "connected", connectionId, connectedSince: connectedAt, nextRetryAt: undefined, attempt: 0 })
         yield* Effect.logInfo("DingTalk connected").pipe(Effect.annotateLogs({ connectionId }))
 
         // Watchdog: a half-open socket never emits close, so silence itself must end the connection.
@@ -182,7 +186,7 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
       })
 
       const loop = superviseConnection({
-        serve: serve.pipe(Effect.tap(() => setStatus({ attempt: 0 }))),
+        serve,
         schedule: reconnectSchedule<CredentialsRejected | ConnectFailed | ConnectionLost>({ baseMs: config.reconnectBaseMs, maxAttempts: config.reconnectMaxAttempts, jitter: config.reconnectJitter }),
         retryable: (error) => error._tag !== "CredentialsRejected",
         onRetry: (attempt, delay, error) =>

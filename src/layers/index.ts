@@ -19,7 +19,7 @@ const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerSt
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
 export const ServicesLayer = Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer).pipe(
   Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer)),
-  Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layerWithPool, Conversations.layer, RateLimiterLive)),
+  Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, Conversations.layer, RateLimiterLive)),
   Layer.provideMerge(BridgeMetrics.layer)
 )
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { type Duration, Effect } from "effect"
 import { TestClock } from "effect/testing"
 import { makeTurnScheduler } from "../../src/pipeline/schedule.js"
 
@@ -33,7 +33,7 @@ describe("turn scheduler", () => {
     Effect.gen(function*() {
       const scheduler = yield* makeTurnScheduler({ concurrency: 3, backlog: 100, onChange: () => Effect.void })
       const finished: Record<string, number> = {}
-      const turn = (id: string, duration: string) =>
+      const turn = (id: string, duration: Duration.Input) =>
         Effect.sleep(duration).pipe(Effect.andThen(Effect.clockWith((c) => c.currentTimeMillis)), Effect.map((at) => { finished[id] = at }))
       yield* scheduler.submit("slow", turn("slow-1", "1 minute"))
       yield* scheduler.submit("slow", turn("slow-2", "1 minute"))

@@ -1,0 +1,122 @@
+import { execFileSync } from "node:child_process"
+import { afterEach, describe, expect, it } from "vitest"
+import { type DingTalkEmulator, startDingTalkEmulator } from "../src/testing/DingTalkEmulator.js"
+import { type FakeOpenCode, startFakeOpenCode } from "../src/testing/FakeOpenCode.js"
+import { onlyJsonRpc, spawnMain, systemNode, type McpProcess } from "./support/mcpProcess.js"
+
+const TOOLS = ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance"]
+
+let cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup()
+  cleanups = []
+})
+const track = <T extends { close?: () => Promise<void>; kill?: () => void }>(thing: T): T => {
+  cleanups.push(() => (thing.kill !== undefined ? thing.kill() : thing.close?.()))
+  return thing
+}
+
+const waitFor = async (what: string, check: () => boolean, timeoutMs = 5_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe("dist/main.js as OpenCode runs it", () => {
+  it("exits with code 2 and names the variable when DINGTALK_CLIENT_SECRET is missing", async () => {
+    const server = track(spawnMain({ DINGTALK_CLIENT_ID: "ding-x" }))
+    const { code } = await server.exited
+    expect(code).toBe(2)
+    expect(server.stderr()).toMatch(/DINGTALK_CLIENT_SECRET is not set/)
+    expect(server.stderr()).not.toMatch(/\n\s+at /) // no stack trace
+    expect(server.stdoutLines.join("")).toBe("")
+  })
+
+  it("exits with code 2 on an invalid number, naming it", async () => {
+    const server = track(spawnMain({ DINGTALK_CLIENT_ID: "a", DINGTALK_CLIENT_SECRET: "b", BRIDGE_CONCURRENCY: "lots" }))
+    expect((await server.exited).code).toBe(2)
+    expect(server.stderr()).toMatch(/BRIDGE_CONCURRENCY is invalid/)
+  })
+
+  it("answers MCP at once even when DingTalk is unreachable, and stops within 3 s when stdin closes", async () => {
+    const started = Date.now()
+    const server = track(spawnMain({ DINGTALK_CLIENT_ID: "a", DINGTALK_CLIENT_SECRET: "b", DINGTALK_API_URL: "http://127.0.0.1:9" }))
+    const init = await server.initialize()
+    expect(init.serverInfo.name).toBe("dingtalk-mcp-server")
+    expect(Date.now() - started).toBeLessThan(5_000)
+    const stats = await server.callTool("dingtalk_get_stats")
+    expect(stats.structuredContent.connection.state).toMatch(/connecting|backoff/)
+    const closedAt = Date.now()
+    server.child.stdin!.end()
+    const { code } = await server.exited
+    expect(code).toBe(0)
+    expect(Date.now() - closedAt).toBeLessThan(3_000)
+    expect(onlyJsonRpc(server.stdoutLines)).toBe(true)
+  })
+
+  it("bridges a DingTalk message to OpenCode and back, and serves the four tools over clean stdio", async () => {
+    const emulator: DingTalkEmulator = track(await startDingTalkEmulator())
+    const opencode: FakeOpenCode = track(await startFakeOpenCode())
+    const server: McpProcess = track(spawnMain({
+      DINGTALK_CLIENT_ID: emulator.clientId,
+      DINGTALK_CLIENT_SECRET: emulator.clientSecret,
+      DINGTALK_API_URL: emulator.url,
+      OPENCODE_SERVER_URL: opencode.url,
+      DINGTALK_RECONNECT_BASE_MS: "200",
+    }))
+    await server.initialize()
+    const listed = await server.request("tools/list")
+    expect(listed.result.tools.map((t: { name: string }) => t.name)).toEqual(TOOLS)
+    for (const tool of listed.result.tools) {
+      expect(tool.description.length).toBeGreaterThan(40)
+      expect(tool.inputSchema.type).toBe("object")
+    }
+
+    await emulator.waitForConnections(1, 10_000)
+    emulator.pushMessage({ text: "hello from DingTalk", conversationId: "cid-main", senderNick: "Han Meimei" })
+    const [answer] = await emulator.waitForReplies(1, { conversationId: "cid-main", timeoutMs: 10_000 })
+    expect(answer!.text).toBe("ECHO: hello from DingTalk")
+    await waitFor("conversation logged", () => server.stderr().includes("cid-main"))
+
+    const list = await server.callTool("dingtalk_list_conversations")
+    expect(list.structuredContent.conversations[0].conversationId).toBe("cid-main")
+
+    const sent = await server.callTool("dingtalk_send_message", { conversationId: "cid-main", message: "Build finished ✅" })
+    expect(sent.isError).toBeFalsy()
+    const replies = await emulator.waitForReplies(2, { conversationId: "cid-main" })
+    expect(replies[1]!.text).toBe("Build finished ✅")
+
+    const unknown = await server.callTool("dingtalk_send_message", { conversationId: "cid-nope", message: "hi" })
+    expect(unknown.isError).toBe(true)
+    expect(unknown.content[0]!.text).toMatch(/dingtalk_list_conversations/)
+
+    const invalid = await server.callTool("dingtalk_send_message", { conversationId: "cid-main" })
+    expect(invalid.isError).toBe(true)
+
+    // A reconnect must not print anything either (the SDK logs "connect success" on stdout).
+    const before = emulator.totalConnections
+    emulator.dropConnection()
+    await emulator.waitForNewConnection(before, 5_000)
+
+    const performance = await server.callTool("dingtalk_get_performance")
+    expect(performance.structuredContent.latencyMs.turn.count).toBe(1)
+
+    server.child.stdin!.end()
+    expect((await server.exited).code).toBe(0)
+    expect(onlyJsonRpc(server.stdoutLines)).toBe(true)
+    expect(server.stderr()).not.toContain(emulator.clientSecret)
+  }, 30_000)
+
+  const oldNode = systemNode()
+  const oldMajor = oldNode === undefined ? undefined : Number(execFileSync(oldNode, ["-p", "process.versions.node.split('.')[0]"]).toString().trim())
+  it.runIf(oldMajor !== undefined && oldMajor < 22)(`runs under the system Node ${oldMajor ?? ""} by re-executing with the pinned Node 22`, async () => {
+    const server = track(spawnMain({ DINGTALK_CLIENT_ID: "a", DINGTALK_CLIENT_SECRET: "b", DINGTALK_API_URL: "http://127.0.0.1:9" }, { node: oldNode! }))
+    const init = await server.initialize()
+    expect(init.serverInfo.name).toBe("dingtalk-mcp-server")
+    server.child.stdin!.end()
+    expect((await server.exited).code).toBe(0)
+    expect(onlyJsonRpc(server.stdoutLines)).toBe(true)
+  })
+})

@@ -1,0 +1,140 @@
+import { assert, describe, it } from "@effect/vitest"
+import { type Context, Effect } from "effect"
+import { BridgeMetrics } from "../../src/layers/BridgeMetrics.js"
+import { DingTalkEmulatorScoped } from "../../src/testing/DingTalkEmulator.js"
+import { FakeOpenCodeScoped } from "../../src/testing/FakeOpenCode.js"
+import { startBridge, testEnv } from "../support/bridge.js"
+
+const counters = (context: Context.Context<BridgeMetrics>) =>
+  BridgeMetrics.use((m) => m.snapshot).pipe(Effect.provideContext(context), Effect.map((s) => s.counters))
+
+describe("message pipeline", () => {
+  it.live("a pushed text message gets OpenCode's answer on its webhook", () =>
+    Effect.gen(function*() {
+      const emulator = yield* DingTalkEmulatorScoped()
+      const opencode = yield* FakeOpenCodeScoped()
+      yield* startBridge(testEnv(emulator, opencode.url))
+      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const pushed = emulator.pushMessage({ text: "hello bridge", conversationId: "cid-a" })
+      const [reply] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-a" }))
+      assert.strictEqual(reply!.text, "ECHO: hello bridge")
+      assert.strictEqual(reply!.route, "webhook")
+      assert.strictEqual(reply!.msgtype, "markdown")
+      assert.isTrue(emulator.isAcked(pushed.frameId))
+      assert.match(opencode.sessions[0]!.title ?? "", /\[cid-a\]$/)
+    }).pipe(Effect.scoped))
+
+  it.live("a redelivered message is answered once", () =>
+    Effect.gen(function*() {
+      const emulator = yield* DingTalkEmulatorScoped()
+      const opencode = yield* FakeOpenCodeScoped()
+      const context = yield* startBridge(testEnv(emulator, opencode.url))
+      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const pushed = emulator.pushMessage({ text: "once", conversationId: "cid-r" })
+      const again = emulator.redeliver(pushed.frameId)
+      yield* Effect.promise(() => emulator.waitForAck(again.frameId, 5_000))
+      yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-r" }))
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual(emulator.repliesFor("cid-r").length, 1)
+      assert.strictEqual(opencode.prompts.length, 1)
+      assert.strictEqual((yield* counters(context)).duplicates, 1)
+    }).pipe(Effect.scoped))
+
+  it.live("3 conversations × 3 one-second turns take about 3 s, in order, and a 4th conversation is not stuck", () =>
+    Effect.gen(function*() {
+      const emulator = yield* DingTalkEmulatorScoped()
+      const opencode = yield* FakeOpenCodeScoped({ latencyMs: 1_000 })
+      yield* startBridge(testEnv(emulator, opencode.url, { BRIDGE_CONCURRENCY: "3" }))
+      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const started = Date.now()
+      for (const n of [1, 2, 3]) for (const c of ["x", "y", "z"]) emulator.pushMessage({ text: `${c}${n}`, conversationId: `cid-${c}` })
+      for (const c of ["x", "y", "z"]) {
+        const replies = yield* Effect.promise(() => emulator.waitForReplies(3, { conversationId: `cid-${c}`, timeoutMs: 10_000 }))
+        assert.deepStrictEqual(replies.map((r) => r.text), [`ECHO: ${c}1`, `ECHO: ${c}2`, `ECHO: ${c}3`])
+      }
+      const elapsed = Date.now() - started
+      assert.isTrue(elapsed >= 2_900 && elapsed < 4_500, `took ${elapsed} ms`)
+      assert.strictEqual(opencode.maxInFlight, 3)
+
+      // A slow conversation holds one slot; a new conversation still gets an answer in about one turn.
+      emulator.pushMessage({ text: "SLOW 4000", conversationId: "cid-slow" })
+      yield* Effect.sleep("100 millis")
+      const quickStart = Date.now()
+      emulator.pushMessage({ text: "quick", conversationId: "cid-quick" })
+      yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-quick", timeoutMs: 3_000 }))
+      assert.isTrue(Date.now() - quickStart < 2_000)
+    }).pipe(Effect.scoped), 20_000)
+
+  it.live("a full backlog answers busy, and the allowlist denies politely without reaching OpenCode", () =>
+    Effect.gen(function*() {
+      const emulator = yield* DingTalkEmulatorScoped()
+      const opencode = yield* FakeOpenCodeScoped({ latencyMs: 1_500 })
+      const context = yield* startBridge(testEnv(emulator, opencode.url, {
+        BRIDGE_CONCURRENCY: "1", BRIDGE_BACKLOG: "1", DINGTALK_ALLOWED_USERS: "staff-ok",
+      }))
+      yield* Effect.promise(() => emulator.waitForConnections(1))
+      emulator.pushMessage({ text: "denied", conversationId: "cid-d", senderStaffId: "staff-other" })
+      const [denied] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-d" }))
+      assert.match(denied!.text, /not open to you/)
+      assert.strictEqual(opencode.prompts.length, 0)
+
+      for (const c of ["b1", "b2", "b3"]) {
+        emulator.pushMessage({ text: c, conversationId: `cid-${c}`, senderStaffId: "staff-ok" })
+        yield* Effect.sleep("50 millis")
+      }
+      const [busy] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-b3" }))
+      assert.match(busy!.text, /busy/)
+      const c = yield* counters(context)
+      assert.strictEqual(c.denied, 1)
+      assert.strictEqual(c.busy, 1)
+    }).pipe(Effect.scoped), 15_000)
+
+  it.live("/new starts a fresh session and a restarted bridge reuses the conversation's session", () =>
+    Effect.gen(function*() {
+      const emulator = yield* DingTalkEmulatorScoped()
+      const opencode = yield* FakeOpenCodeScoped()
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* startBridge(testEnv(emulator, opencode.url))
+        yield* Effect.promise(() => emulator.waitForConnections(1))
+        emulator.pushMessage({ text: "first", conversationId: "cid-s" })
+        yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-s" }))
+        emulator.pushMessage({ text: "/new", conversationId: "cid-s" })
+        const replies = yield* Effect.promise(() => emulator.waitForReplies(2, { conversationId: "cid-s" }))
+        assert.match(replies[1]!.text, /new OpenCode session/)
+        assert.strictEqual(opencode.sessions.length, 2)
+      }))
+      // A new bridge process: its caches are empty, the session is found by its title.
+      const before = emulator.totalConnections
+      yield* startBridge(testEnv(emulator, opencode.url))
+      yield* Effect.promise(() => emulator.waitForNewConnection(before))
+      emulator.pushMessage({ text: "after restart", conversationId: "cid-s" })
+      yield* Effect.promise(() => emulator.waitForReplies(3, { conversationId: "cid-s" }))
+      assert.strictEqual(opencode.sessions.length, 2)
+      const last = opencode.prompts.at(-1)!
+      assert.strictEqual(last.text, "after restart")
+      assert.strictEqual(last.sessionId, opencode.sessions[1]!.id)
+    }).pipe(Effect.scoped), 15_000)
+
+  it.live("malformed frames are acked and counted, and the next good message is answered", () =>
+    Effect.gen(function*() {
+      const emulator = yield* DingTalkEmulatorScoped()
+      const opencode = yield* FakeOpenCodeScoped()
+      const context = yield* startBridge(testEnv(emulator, opencode.url))
+      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const frames = [
+        emulator.pushRaw("{not json"),
+        emulator.pushRaw(JSON.stringify({ msgId: "only-an-id" })),
+        emulator.pushRaw(JSON.stringify({ msgId: "m-x", msgtype: "text", conversationId: "cid-m", conversationType: "1", senderId: "s", sessionWebhook: "http://127.0.0.1:9/x", text: { content: "x".repeat(1_000_000) } })),
+      ]
+      emulator.pushFrame("this is not a frame")
+      emulator.pushMessage({ conversationId: "cid-m", msgtype: "interactiveCard" } as never)
+      for (const frameId of frames) yield* Effect.promise(() => emulator.waitForAck(frameId, 5_000))
+      emulator.pushMessage({ text: "still alive", conversationId: "cid-m" })
+      const replies = yield* Effect.promise(() => emulator.waitForReplies(2, { conversationId: "cid-m" }))
+      assert.match(replies[0]!.text, /cannot read interactiveCard/)
+      assert.strictEqual(replies[1]!.text, "ECHO: still alive")
+      const c = yield* counters(context)
+      assert.strictEqual(c.malformed, 4)
+      assert.strictEqual(c.unsupported, 1)
+    }).pipe(Effect.scoped), 15_000)
+})
