@@ -1,0 +1,109 @@
+/**
+ * A real `opencode serve` (from the `opencode-ai` devDependency) for end-to-end tests: offline, in a
+ * temp dir with an isolated home, talking to the fake OpenAI-compatible model.
+ */
+import { spawn } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import net from "node:net"
+import { tmpdir } from "node:os"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
+const OPENCODE = path.join(ROOT, "node_modules", ".bin", "opencode")
+
+/** A running OpenCode server. */
+export interface RealOpenCode {
+  readonly url: string
+  readonly dir: string
+  /** Its stdout and stderr so far, for failure messages. */
+  logs(): string
+  stop(): Promise<void>
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+
+/** PATH without this project's node_modules/.bin: `node` is then the system Node, as for a user. */
+export const systemPath = () => (process.env.PATH ?? "").split(path.delimiter).filter((dir) => !dir.includes("node_modules")).join(path.delimiter)
+
+/** Starts OpenCode with the fake model as its only provider; resolves once its API answers. */
+export const startRealOpenCode = async (options: {
+  readonly modelUrl: string
+  /** The `mcp` section, given the URL the server will have (its MCP servers may call back into it). */
+  readonly mcp?: (opencodeUrl: string) => Record<string, unknown>
+  readonly password?: string
+}): Promise<RealOpenCode> => {
+  const dir = mkdtempSync(path.join(tmpdir(), "opencode-e2e-"))
+  const home = (name: string) => {
+    const folder = path.join(dir, name)
+    mkdirSync(folder)
+    return folder
+  }
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  writeFileSync(path.join(dir, "opencode.json"), JSON.stringify({
+    $schema: "https://opencode.ai/config.json",
+    provider: {
+      fake: { npm: "@ai-sdk/openai-compatible", name: "fake", options: { baseURL: options.modelUrl, apiKey: "x" }, models: { echo: { name: "echo", tool_call: true } } },
+    },
+    model: "fake/echo",
+    small_model: "fake/echo",
+    autoupdate: false,
+    share: "disabled",
+    // Tool calls must not wait for a person to approve them.
+    permission: { "*": "allow" },
+    ...(options.mcp === undefined ? {} : { mcp: options.mcp(url) }),
+  }))
+  const child = spawn(OPENCODE, ["serve", "--port", String(port), "--hostname", "127.0.0.1"], {
+    cwd: dir,
+    env: {
+      PATH: systemPath(),
+      HOME: home("home"),
+      XDG_CONFIG_HOME: home("config"),
+      XDG_DATA_HOME: home("data"),
+      XDG_STATE_HOME: home("state"),
+      XDG_CACHE_HOME: home("cache"),
+      ...(options.password === undefined ? {} : { OPENCODE_SERVER_PASSWORD: options.password }),
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let logs = ""
+  child.stdout.on("data", (chunk) => (logs += chunk))
+  child.stderr.on("data", (chunk) => (logs += chunk))
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
+  const headers: Record<string, string> = options.password === undefined ? {} : { authorization: `Basic ${Buffer.from(`opencode:${options.password}`).toString("base64")}` }
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    try {
+      // The first requests can hang while it initialises: always with a timeout.
+      const response = await fetch(`${url}/session`, { headers, signal: AbortSignal.timeout(2_000) })
+      if (response.ok) break
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill("SIGKILL")
+      throw new Error(`opencode serve did not start:\n${logs}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  return {
+    url,
+    dir,
+    logs: () => logs,
+    stop: async () => {
+      child.kill("SIGTERM")
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000)
+      await exited
+      clearTimeout(timer)
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
