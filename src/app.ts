@@ -3,7 +3,7 @@
  * Runs until the MCP client leaves, a signal arrives, or the DingTalk connection fails for good.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect, Layer } from "effect"
+import { Cause, Effect, Exit, Layer } from "effect"
 import { configErrorReport } from "./boot/configError.js"
 import { BridgeConfig } from "./layers/BridgeConfig.js"
 import { BridgeLayer } from "./layers/index.js"
@@ -40,4 +40,8 @@ const program = Effect.gen(function*() {
   })
 )
 
-NodeRuntime.runMain(program, { disableErrorReporting: true })
+// A shutdown asked for by SIGINT/SIGTERM that completed cleanly is a success, not an error (130).
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0)),
+})

@@ -40,6 +40,24 @@ describe("dist/main.js as OpenCode runs it", () => {
     expect(server.stderr()).toMatch(/BRIDGE_CONCURRENCY is invalid/)
   })
 
+  it("exits with code 1 and one clear line when every reconnect attempt failed (for a supervisor to restart it)", async () => {
+    const server = track(spawnMain({
+      DINGTALK_CLIENT_ID: "a", DINGTALK_CLIENT_SECRET: "b", DINGTALK_API_URL: "http://127.0.0.1:9",
+      DINGTALK_RECONNECT_BASE_MS: "50", DINGTALK_RECONNECT_MAX_ATTEMPTS: "2", DINGTALK_RECONNECT_JITTER: "false",
+    }))
+    expect((await server.exited).code).toBe(1)
+    expect(server.stderr()).toMatch(/DingTalk connection failed 3 times in a row .*giving up so a supervisor can restart/)
+  })
+
+  it("exits with code 2 when DingTalk rejects the credentials, without retrying", async () => {
+    const emulator = track(await startDingTalkEmulator())
+    const server = track(spawnMain({ DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: "not-the-secret-7f3a", DINGTALK_API_URL: emulator.url }))
+    expect((await server.exited).code).toBe(2)
+    expect(server.stderr()).toMatch(/DingTalk rejected DINGTALK_CLIENT_ID \/ DINGTALK_CLIENT_SECRET \(HTTP 401/)
+    expect(server.stderr()).not.toContain("not-the-secret-7f3a")
+    expect(emulator.gatewayCalls).toBe(1)
+  })
+
   it("answers MCP at once even when DingTalk is unreachable, and stops within 3 s when stdin closes", async () => {
     const started = Date.now()
     const server = track(spawnMain({ DINGTALK_CLIENT_ID: "a", DINGTALK_CLIENT_SECRET: "b", DINGTALK_API_URL: "http://127.0.0.1:9" }))
@@ -108,6 +126,30 @@ describe("dist/main.js as OpenCode runs it", () => {
     expect(onlyJsonRpc(server.stdoutLines)).toBe(true)
     expect(server.stderr()).not.toContain(emulator.clientSecret)
   }, 30_000)
+
+  it("on SIGTERM, the parts of a reply still waiting for the rate limiter are flushed before exit", async () => {
+    const emulator = track(await startDingTalkEmulator())
+    const opencode = track(await startFakeOpenCode())
+    const server = track(spawnMain({
+      DINGTALK_CLIENT_ID: emulator.clientId,
+      DINGTALK_CLIENT_SECRET: emulator.clientSecret,
+      DINGTALK_API_URL: emulator.url,
+      OPENCODE_SERVER_URL: opencode.url,
+      DINGTALK_RATE_LIMIT: "1",
+      DINGTALK_RATE_WINDOW_MS: "700",
+    }))
+    await server.initialize()
+    await emulator.waitForConnections(1, 10_000)
+    emulator.pushMessage({ text: "BIGREPLY 50000", conversationId: "cid-flush" })
+    const [first] = await emulator.waitForReplies(1, { conversationId: "cid-flush", timeoutMs: 10_000 })
+    const total = Number(/^\(1\/(\d+)\)/.exec(first!.text)?.[1])
+    expect(total).toBeGreaterThanOrEqual(3)
+    server.child.kill("SIGTERM")
+    const { code } = await server.exited
+    expect(emulator.repliesFor("cid-flush").length).toBe(total)
+    expect(code).toBe(0)
+    expect(server.stderr()).toMatch(/Flushing 1 pending reply/)
+  }, 20_000)
 
   const oldNode = systemNode()
   const oldMajor = oldNode === undefined ? undefined : Number(execFileSync(oldNode, ["-p", "process.versions.node.split('.')[0]"]).toString().trim())

@@ -137,4 +137,38 @@ describe("message pipeline", () => {
       assert.strictEqual(c.malformed, 4)
       assert.strictEqual(c.unsupported, 1)
     }).pipe(Effect.scoped), 15_000)
+
+  it.live("/stop aborts the running turn, a turn over the timeout is aborted, and an unreachable OpenCode is explained", () =>
+    Effect.gen(function*() {
+      const emulator = yield* DingTalkEmulatorScoped()
+      const opencode = yield* FakeOpenCodeScoped()
+      const context = yield* startBridge(testEnv(emulator, opencode.url, { OPENCODE_TURN_TIMEOUT_MS: "1000" }))
+      yield* Effect.promise(() => emulator.waitForConnections(1))
+
+      emulator.pushMessage({ text: "SLOW 5000", conversationId: "cid-stop" })
+      yield* Effect.sleep("200 millis")
+      emulator.pushMessage({ text: "/stop", conversationId: "cid-stop" })
+      const [stopped] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-stop" }))
+      assert.match(stopped!.text, /Stopped/)
+      assert.strictEqual(opencode.aborts.length, 1)
+
+      emulator.pushMessage({ text: "SLOW 3000", conversationId: "cid-timeout" })
+      const [timedOut] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-timeout", timeoutMs: 4_000 }))
+      assert.match(timedOut!.text, /did not finish within 1 s/)
+      assert.strictEqual(opencode.aborts.length, 2)
+
+      emulator.pushMessage({ text: "/status", conversationId: "cid-timeout" })
+      const status = yield* Effect.promise(() => emulator.waitForReplies(2, { conversationId: "cid-timeout" }))
+      assert.match(status[1]!.text, /\*\*Session:\*\* ses_/)
+      assert.match(status[1]!.text, /\*\*DingTalk:\*\* connected/)
+
+      yield* Effect.promise(() => opencode.close())
+      emulator.pushMessage({ text: "anyone there?", conversationId: "cid-down" })
+      const [down] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-down" }))
+      assert.match(down!.text, /OpenCode is not reachable at http:\/\/127\.0\.0\.1:\d+/)
+      const c = yield* counters(context)
+      assert.strictEqual(c.timedOut, 1)
+      assert.strictEqual(c.aborted, 1)
+      assert.strictEqual(c.failed, 1)
+    }).pipe(Effect.scoped), 15_000)
 })
