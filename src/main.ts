@@ -11,5 +11,7 @@ if (!relaunchOnPinnedNode()) {
   routeConsoleToStderr()
   // Effect and the SDKs are large: V8's on-disk code cache roughly halves start-up after the first run.
   module.enableCompileCache?.()
-  await import("./app.js")
+  // The bundled app (see rolldown.config.mjs); a specifier in a variable keeps tsc from resolving it.
+  const app = "./cli/app.js"
+  await import(app)
 }

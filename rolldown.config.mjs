@@ -1,0 +1,12 @@
+// The CLI is bundled (tree-shaken Effect, the SDKs) so `node dist/main.js` starts about twice as fast:
+// OpenCode waits for MCP `initialize`. The library entry points stay unbundled `tsc` output.
+import { defineConfig } from "rolldown"
+
+export default defineConfig({
+  input: "dist/app.js",
+  platform: "node",
+  // ws loads these optional native helpers only when installed; they are not.
+  external: ["bufferutil", "utf-8-validate"],
+  output: { dir: "dist/cli", format: "esm", entryFileNames: "app.js", chunkFileNames: "[name]-[hash].js" },
+  logLevel: "warn",
+})
