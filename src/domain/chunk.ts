@@ -158,14 +158,22 @@ const chooseCut = (
     return undefined
   }
   const outsideCode = (cut: number) => fenceAround(cut) === undefined && !insideFenceLine(cut)
-  const anywhere = (cut: number) => !insideFenceLine(cut)
+  const anywhere = (cut: number) => !insideFenceLine(cut) && !fakeFenceAt(text, cut)
   const cut = lastBefore("\n\n", outsideCode) ?? lastBefore("\n", outsideCode) ?? lastBefore("\n", anywhere) ?? lastBefore(" ", anywhere)
   if (cut !== undefined) return cut
   // No good boundary: cut at the limit, but not inside a fence line nor between a surrogate pair.
   let hard = limit
-  while (hard > pos + 1 && insideFenceLine(hard)) hard--
-  if (isLowSurrogate(text.charCodeAt(hard)) && isHighSurrogate(text.charCodeAt(hard - 1))) hard--
+  while (hard > pos + 1 && (insideFenceLine(hard) || fakeFenceAt(text, hard) || splitsPair(text, hard))) hard--
   return hard > pos ? hard : limit
+}
+
+const splitsPair = (text: string, p: number) => isLowSurrogate(text.charCodeAt(p)) && isHighSurrogate(text.charCodeAt(p - 1))
+
+/** A cut inside a line makes its rest start a line of the next part: it must not read as a fence there. */
+const fakeFenceAt = (text: string, p: number): boolean => {
+  if (p === 0 || text[p - 1] === "\n") return false
+  const newline = text.indexOf("\n", p)
+  return FENCE.test(text.slice(p, newline === -1 ? text.length : newline))
 }
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff

@@ -85,6 +85,7 @@ const delivery = Config.all({
   rateLimitKey: Config.Literals(["robot", "conversation"], "DINGTALK_RATE_LIMIT_KEY").pipe(Config.withDefault("robot" as const)),
   throttleRetryMs: PositiveInt("DINGTALK_THROTTLE_RETRY_MS", 5_000),
   httpMaxSockets: PositiveInt("DINGTALK_HTTP_MAX_SOCKETS", 10),
+  httpKeepAlive: Config.Boolean("DINGTALK_HTTP_KEEP_ALIVE").pipe(Config.withDefault(true)),
   httpTimeoutMs: PositiveInt("DINGTALK_HTTP_TIMEOUT_MS", 10_000),
   httpRetries: Config.Int("DINGTALK_HTTP_RETRIES").pipe(Config.withDefault(2)),
   shutdownGraceMs: PositiveInt("DINGTALK_SHUTDOWN_GRACE_MS", 10_000),

@@ -10,6 +10,7 @@ import http from "node:http"
 import https from "node:https"
 import type { Duplex } from "node:stream"
 import { BridgeConfig } from "./BridgeConfig.js"
+import { parseJson, requestJson } from "../http/requestJson.js"
 import { BridgeMetrics } from "./BridgeMetrics.js"
 
 /** DingTalk could not be reached, or kept failing with 5xx after the retries. */
@@ -53,7 +54,7 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       const metrics = yield* BridgeMetrics
       const { httpTimeoutMs, httpRetries, httpMaxSockets } = settings.delivery
       const countNewSocket = () => Effect.runSync(metrics.increment("httpConnections"))
-      const agentOptions = { keepAlive: true, maxSockets: httpMaxSockets, maxFreeSockets: httpMaxSockets }
+      const agentOptions = { keepAlive: settings.delivery.httpKeepAlive, maxSockets: httpMaxSockets, maxFreeSockets: httpMaxSockets }
       const agents = yield* Effect.acquireRelease(
         Effect.sync(() => ({ http: new CountingHttpAgent(agentOptions, countNewSocket), https: new CountingHttpsAgent(agentOptions, countNewSocket) })),
         (agents) => Effect.sync(() => {
@@ -64,35 +65,18 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       const retryPolicy = (times: number) =>
         Schedule.exponential(Duration.millis(Math.min(500, httpTimeoutMs / 4)), 2).pipe(Schedule.upTo({ times: Math.max(0, times) }))
 
-      const attempt = (url: URL, payload: string, headers: Record<string, string>) =>
-        Effect.callback<JsonAnswer, Retryable>((resume, signal) => {
-          const transport = url.protocol === "https:" ? https : http
-          const request = transport.request(url, {
-            method: "POST",
-            agent: url.protocol === "https:" ? agents.https : agents.http,
-            headers: { "content-type": "application/json", accept: "application/json", "content-length": Buffer.byteLength(payload), ...headers },
-            timeout: httpTimeoutMs,
-          }, (response) => {
-            const chunks: Array<Buffer> = []
-            response.on("data", (chunk: Buffer) => chunks.push(chunk))
-            response.on("error", (error) => resume(Effect.fail(new Retryable(error.message))))
-            response.on("end", () => {
-              const text = Buffer.concat(chunks).toString("utf8")
-              const status = response.statusCode ?? 0
-              resume(status >= 500 ? Effect.fail(new Retryable(`HTTP ${status}: ${text.slice(0, 200)}`)) : Effect.succeed({ status, body: parseJson(text) }))
-            })
-          })
-          request.on("timeout", () => request.destroy(new Error(`no answer within ${httpTimeoutMs} ms`)))
-          request.on("error", (error) => resume(Effect.fail(new Retryable(error.message))))
-          signal.addEventListener("abort", () => request.destroy())
-          request.end(payload)
-        })
+      const attempt = (url: URL, body: unknown, headers: Record<string, string>) =>
+        requestJson({ agents, method: "POST", url, headers, body, timeoutMs: httpTimeoutMs }).pipe(
+          Effect.mapError((error) => new Retryable(error.detail)),
+          Effect.flatMap(({ status, text }) =>
+            status >= 500 ? Effect.fail(new Retryable(`HTTP ${status}: ${text.slice(0, 200)}`)) : Effect.succeed<JsonAnswer>({ status, body: parseJson(text) })
+          )
+        )
 
       const postJson = Effect.fn("DingTalkHttp.postJson")(function*(url: string, body: unknown, options: PostOptions = {}) {
         const target = yield* Effect.try({ try: () => new URL(url), catch: () => new DingTalkUnreachable({ url, detail: "invalid URL" }) })
-        const payload = JSON.stringify(body)
         return yield* metrics.increment("httpRequests").pipe(
-          Effect.andThen(attempt(target, payload, options.headers ?? {})),
+          Effect.andThen(attempt(target, body, options.headers ?? {})),
           Effect.retry(retryPolicy(options.retries ?? httpRetries)),
           Effect.mapError((error) => new DingTalkUnreachable({ url, detail: error.detail }))
         )
@@ -100,14 +84,6 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       return DingTalkHttp.of({ postJson })
     })
   )
-}
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
 }
 
 class CountingHttpAgent extends http.Agent {

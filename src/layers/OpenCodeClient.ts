@@ -1,11 +1,12 @@
 /**
  * The `opencode serve` HTTP API the bridge needs: sessions, a blocking turn, abort.
- * One keep-alive HTTP client, Basic auth when configured, a long per-turn timeout that aborts the
+ * Keep-alive agents, Basic auth when configured, a long per-turn timeout that aborts the
  * turn in OpenCode, and errors that tell a person what to do.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import http from "node:http"
+import https from "node:https"
+import { parseJson, requestJson, type TextAnswer } from "../http/requestJson.js"
 import { BridgeConfig, openCodeAuthHeader } from "./BridgeConfig.js"
 
 /** An OpenCode session as listed by `GET /session`. */
@@ -82,7 +83,7 @@ export type OpenCodeError = OpenCodeUnreachable | OpenCodeRequestFailed | Sessio
 export type TurnResult = { readonly _tag: "Answered"; readonly text: string } | { readonly _tag: "Aborted" }
 
 /** Requests that are not turns should answer fast. */
-const CONTROL_TIMEOUT = Duration.seconds(15)
+const CONTROL_TIMEOUT_MS = 15_000
 
 /** The OpenCode server API. */
 export class OpenCodeClient extends Context.Service<OpenCodeClient, {
@@ -94,76 +95,71 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   /** True when `GET /session` answers. */
   readonly reachable: Effect.Effect<boolean>
 }>()("dingtalk-mcp-server/OpenCodeClient") {
-  /** The client, on its own keep-alive HTTP agent. */
+  /** The client, on its own keep-alive HTTP agents. */
   static readonly layer = Layer.effect(
     OpenCodeClient,
     Effect.gen(function*() {
       const settings = yield* BridgeConfig
       const url = settings.opencode.serverUrl
-      const auth = openCodeAuthHeader(settings)
-      const http = (yield* HttpClient.HttpClient).pipe(
-        HttpClient.mapRequest((request) => {
-          const withBase = HttpClientRequest.prependUrl(request, url).pipe(HttpClientRequest.acceptJson)
-          return Option.match(auth, { onNone: () => withBase, onSome: (header) => HttpClientRequest.setHeader(withBase, "authorization", header) })
+      const auth = Option.getOrUndefined(openCodeAuthHeader(settings))
+      const headers: Record<string, string> = auth === undefined ? {} : { authorization: auth }
+      const agents = yield* Effect.acquireRelease(
+        Effect.sync(() => ({ http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) })),
+        (agents) => Effect.sync(() => {
+          agents.http.destroy()
+          agents.https.destroy()
         })
       )
 
-      const send = (operation: string, request: HttpClientRequest.HttpClientRequest, timeout: Duration.Duration) =>
-        http.execute(request).pipe(
-          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(new OpenCodeUnreachable({ url, detail: `no answer within ${Duration.format(timeout)} on ${operation}` })) }),
-          Effect.catchTag("HttpClientError", (error) => Effect.fail(new OpenCodeUnreachable({ url, detail: error.reason.message }))),
-          Effect.flatMap((response) => ensureOk(operation, response))
+      /** One call; `timeout` 0 leaves the bound to the caller. */
+      const call = (operation: string, method: "GET" | "POST", path: string, body: unknown, timeoutMs: number) =>
+        requestJson({ agents, method, url: new URL(`${url}${path}`), headers, body, timeoutMs }).pipe(
+          Effect.mapError((error) => new OpenCodeUnreachable({ url, detail: `${error.detail} (${operation})` }))
         )
 
-      const ensureOk = (operation: string, response: HttpClientResponse.HttpClientResponse) =>
-        response.status >= 200 && response.status < 300
-          ? Effect.succeed(response)
-          : response.text.pipe(
-            Effect.orElseSucceed(() => ""),
-            Effect.flatMap((body) => Effect.fail(new OpenCodeRequestFailed({ operation, status: response.status, detail: body.slice(0, 300) })))
-          )
+      const ensureOk = (operation: string, answer: TextAnswer) =>
+        answer.status >= 200 && answer.status < 300
+          ? Effect.succeed(answer)
+          : Effect.fail(new OpenCodeRequestFailed({ operation, status: answer.status, detail: answer.text.slice(0, 300) }))
 
-      const readJson = <S extends Schema.Top>(operation: string, schema: S) => (response: HttpClientResponse.HttpClientResponse) =>
-        response.json.pipe(
-          Effect.flatMap(Schema.decodeUnknownEffect(schema)),
-          Effect.mapError((error) => new OpenCodeRequestFailed({ operation, status: response.status, detail: `unexpected answer: ${error.message}` }))
+      const readJson = <S extends Schema.Top>(operation: string, schema: S) => (answer: TextAnswer) =>
+        Schema.decodeUnknownEffect(schema)(parseJson(answer.text)).pipe(
+          Effect.mapError((error) => new OpenCodeRequestFailed({ operation, status: answer.status, detail: `unexpected answer: ${error.message}` }))
         ) as Effect.Effect<S["Type"], OpenCodeRequestFailed, S["DecodingServices"]>
 
-      const listSessions = send("GET /session", HttpClientRequest.get("/session"), CONTROL_TIMEOUT).pipe(
+      const listSessions = call("GET /session", "GET", "/session", undefined, CONTROL_TIMEOUT_MS).pipe(
+        Effect.flatMap((answer) => ensureOk("GET /session", answer)),
         Effect.flatMap(readJson("GET /session", Schema.Array(SessionInfo))),
         Effect.withSpan("OpenCodeClient.listSessions")
       )
 
       const createSession = Effect.fn("OpenCodeClient.createSession")(function*(title: string) {
-        const response = yield* send("POST /session", HttpClientRequest.post("/session").pipe(HttpClientRequest.bodyJsonUnsafe({ title })), CONTROL_TIMEOUT)
-        return yield* readJson("POST /session", SessionInfo)(response)
+        const answer = yield* call("POST /session", "POST", "/session", { title }, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("POST /session", a)))
+        return yield* readJson("POST /session", SessionInfo)(answer)
       })
 
       const abort = Effect.fn("OpenCodeClient.abort")(function*(sessionId: string) {
-        yield* send("abort", HttpClientRequest.post(`/session/${encodeURIComponent(sessionId)}/abort`), CONTROL_TIMEOUT)
+        yield* call("abort", "POST", `/session/${encodeURIComponent(sessionId)}/abort`, undefined, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("abort", a)))
       })
 
-      const timeout = Duration.millis(settings.opencode.turnTimeoutMs)
+      const turnTimeout = Duration.millis(settings.opencode.turnTimeoutMs)
       const prompt = Effect.fn("OpenCodeClient.prompt")(function*(sessionId: string, text: string) {
         const operation = "POST /session/:id/message"
-        const request = HttpClientRequest.post(`/session/${encodeURIComponent(sessionId)}/message`).pipe(
-          HttpClientRequest.bodyJsonUnsafe({ parts: [{ type: "text", text }] })
-        )
-        const response = yield* http.execute(request).pipe(
-          Effect.catchTag("HttpClientError", (error) => Effect.fail(new OpenCodeUnreachable({ url, detail: error.reason.message }))),
+        // The turn blocks until OpenCode is done: bounded by the turn timeout, which also aborts it in OpenCode.
+        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/message`, { parts: [{ type: "text", text }] }, 0).pipe(
           Effect.timeoutOrElse({
-            duration: timeout,
+            duration: turnTimeout,
             orElse: () => abort(sessionId).pipe(Effect.ignore, Effect.andThen(Effect.fail(new TurnTimedOut({ sessionId, timeoutMs: settings.opencode.turnTimeoutMs })))),
           })
         )
-        if (response.status === 404) return yield* new SessionNotFound({ sessionId })
-        const answer = yield* ensureOk(operation, response).pipe(Effect.flatMap(readJson(operation, TurnAnswer)))
-        const error = answer.info.error
+        if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
+        const turn = yield* ensureOk(operation, answer).pipe(Effect.flatMap(readJson(operation, TurnAnswer)))
+        const error = turn.info.error
         if (error !== undefined) {
           if (error.name === "MessageAbortedError") return { _tag: "Aborted" } as TurnResult
           return yield* new TurnFailed({ sessionId, name: error.name ?? "error", detail: describe(error.data) })
         }
-        const textParts = answer.parts.flatMap((part) => (part.type === "text" && part.text !== undefined && part.text.trim() !== "" ? [part.text] : []))
+        const textParts = turn.parts.flatMap((part) => (part.type === "text" && part.text !== undefined && part.text.trim() !== "" ? [part.text] : []))
         return { _tag: "Answered", text: textParts.join("\n\n") } as TurnResult
       })
 
@@ -171,7 +167,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
 
       return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable })
     })
-  ).pipe(Layer.provide(NodeHttpClient.layerNodeHttpOptions({ keepAlive: true, maxSockets: 32 })))
+  )
 }
 
 const describe = (data: unknown): string => {

@@ -94,7 +94,8 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     maxInFlight = Math.max(maxInFlight, inFlight)
     const slow = /SLOW (\d+)/.exec(text)
     const delay = slow === null ? latencyMs : Number(slow[1])
-    const aborted = await new Promise<boolean>((resolve) => {
+    // No timer for a zero delay: even setTimeout(0) costs a millisecond, which benchmarks would see.
+    const aborted = delay === 0 ? false : await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), delay)
       const abort = () => {
         clearTimeout(timer)

@@ -1,0 +1,38 @@
+/**
+ * RSS after 1 000 000 messages through decode → dedup → route (the per-message work of the
+ * pipeline before a turn). Goal: flat, under 120 MB. Run alone: `node bench/memory.ts [count]`.
+ */
+import { Effect } from "effect"
+import { decodeFrame } from "../dist/pipeline/decode.js"
+import { makeDedup } from "../dist/pipeline/dedup.js"
+import { route } from "../dist/pipeline/route.js"
+
+const rssMb = () => Math.round((process.memoryUsage().rss / 1024 / 1024) * 10) / 10
+
+/** Runs `count` distinct messages (plus 10 % redeliveries) through the stages; RSS every tenth. */
+const measureMemory = (count: number) =>
+  Effect.gen(function*() {
+    const isFirstSeen = yield* makeDedup({ capacity: 1_000, ttlMs: 5 * 60_000 })
+    const allowlist = { users: [], conversations: [] }
+    const samples: Array<number> = []
+    let turns = 0
+    const started = performance.now()
+    for (let i = 0; i < count; i++) {
+      const data = JSON.stringify({
+        msgId: `msg-${i}`, msgtype: "text", conversationId: `cid-${i % 500}`, conversationType: "1", senderId: "$:s", senderStaffId: "staff",
+        senderNick: "Bench", sessionWebhook: "http://127.0.0.1:9/robot/sendBySession?session=x", sessionWebhookExpiredTime: 2e12,
+        text: { content: `message number ${i}` },
+      })
+      for (const copy of i % 10 === 0 ? [0, 1] : [0]) {
+        const decoded = yield* decodeFrame({ frameId: `f-${i}-${copy}`, connectionId: "c1", topic: "t", data, receivedAt: 0 }, "robot")
+        if (decoded._tag !== "Success") continue
+        if (!(yield* isFirstSeen(decoded.success))) continue
+        if (route(decoded.success, allowlist, 64 * 1024)._tag === "Turn") turns++
+      }
+      if ((i + 1) % (count / 10) === 0) samples.push(rssMb())
+    }
+    return { messages: count, turns, seconds: Math.round((performance.now() - started) / 100) / 10, rssSamplesMb: samples }
+  })
+
+const count = Number(process.argv[2] ?? 1_000_000)
+Effect.runPromise(measureMemory(count)).then((result) => process.stdout.write(`${JSON.stringify(result)}\n`))
