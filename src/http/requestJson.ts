@@ -7,6 +7,7 @@
 import { Effect } from "effect"
 import http from "node:http"
 import https from "node:https"
+import type { Duplex } from "node:stream"
 
 /** The request could not be sent, or no complete answer came back. */
 export class TransportError {
@@ -65,5 +66,35 @@ export const parseJson = (text: string): unknown => {
     return JSON.parse(text)
   } catch {
     return undefined
+  }
+}
+
+/** Keep-alive agents for the current scope; `onNewSocket` sees every socket they open (reuse is observable). */
+export const scopedAgents = (options: http.AgentOptions, onNewSocket: () => void = () => undefined) =>
+  Effect.acquireRelease(
+    Effect.sync((): Agents => ({ http: new CountingHttpAgent(options, onNewSocket), https: new CountingHttpsAgent(options, onNewSocket) })),
+    (agents) => Effect.sync(() => {
+      agents.http.destroy()
+      agents.https.destroy()
+    })
+  )
+
+class CountingHttpAgent extends http.Agent {
+  constructor(options: http.AgentOptions, private readonly onNewSocket: () => void) {
+    super(options)
+  }
+  override createConnection(...args: Parameters<http.Agent["createConnection"]>): Duplex | null | undefined {
+    this.onNewSocket()
+    return super.createConnection(...args)
+  }
+}
+
+class CountingHttpsAgent extends https.Agent {
+  constructor(options: https.AgentOptions, private readonly onNewSocket: () => void) {
+    super(options)
+  }
+  override createConnection(...args: Parameters<https.Agent["createConnection"]>): Duplex | null | undefined {
+    this.onNewSocket()
+    return super.createConnection(...args)
   }
 }

@@ -6,11 +6,8 @@
  * driven directly rather than through a client that may abort (and so discard) a pooled socket.
  */
 import { Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
-import http from "node:http"
-import https from "node:https"
-import type { Duplex } from "node:stream"
 import { BridgeConfig } from "./BridgeConfig.js"
-import { parseJson, requestJson } from "../http/requestJson.js"
+import { parseJson, requestJson, scopedAgents } from "../http/requestJson.js"
 import { BridgeMetrics } from "./BridgeMetrics.js"
 
 /** DingTalk could not be reached, or kept failing with 5xx after the retries. */
@@ -55,13 +52,7 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       const { httpTimeoutMs, httpRetries, httpMaxSockets } = settings.delivery
       const countNewSocket = () => Effect.runSync(metrics.increment("httpConnections"))
       const agentOptions = { keepAlive: settings.delivery.httpKeepAlive, maxSockets: httpMaxSockets, maxFreeSockets: httpMaxSockets }
-      const agents = yield* Effect.acquireRelease(
-        Effect.sync(() => ({ http: new CountingHttpAgent(agentOptions, countNewSocket), https: new CountingHttpsAgent(agentOptions, countNewSocket) })),
-        (agents) => Effect.sync(() => {
-          agents.http.destroy()
-          agents.https.destroy()
-        })
-      )
+      const agents = yield* scopedAgents(agentOptions, countNewSocket)
       const retryPolicy = (times: number) =>
         Schedule.exponential(Duration.millis(Math.min(500, httpTimeoutMs / 4)), 2).pipe(Schedule.upTo({ times: Math.max(0, times) }))
 
@@ -84,24 +75,4 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       return DingTalkHttp.of({ postJson })
     })
   )
-}
-
-class CountingHttpAgent extends http.Agent {
-  constructor(options: http.AgentOptions, private readonly onNewSocket: () => void) {
-    super(options)
-  }
-  override createConnection(...args: Parameters<http.Agent["createConnection"]>): Duplex | null | undefined {
-    this.onNewSocket()
-    return super.createConnection(...args)
-  }
-}
-
-class CountingHttpsAgent extends https.Agent {
-  constructor(options: https.AgentOptions, private readonly onNewSocket: () => void) {
-    super(options)
-  }
-  override createConnection(...args: Parameters<https.Agent["createConnection"]>): Duplex | null | undefined {
-    this.onNewSocket()
-    return super.createConnection(...args)
-  }
 }

@@ -4,9 +4,7 @@
  * turn in OpenCode, and errors that tell a person what to do.
  */
 import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
-import http from "node:http"
-import https from "node:https"
-import { parseJson, requestJson, type TextAnswer } from "../http/requestJson.js"
+import { parseJson, requestJson, scopedAgents, type TextAnswer } from "../http/requestJson.js"
 import { BridgeConfig, openCodeAuthHeader } from "./BridgeConfig.js"
 
 /** An OpenCode session as listed by `GET /session`. */
@@ -103,13 +101,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       const url = settings.opencode.serverUrl
       const auth = Option.getOrUndefined(openCodeAuthHeader(settings))
       const headers: Record<string, string> = auth === undefined ? {} : { authorization: auth }
-      const agents = yield* Effect.acquireRelease(
-        Effect.sync(() => ({ http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) })),
-        (agents) => Effect.sync(() => {
-          agents.http.destroy()
-          agents.https.destroy()
-        })
-      )
+      const agents = yield* scopedAgents({ keepAlive: true })
 
       /** One call; `timeout` 0 leaves the bound to the caller. */
       const call = (operation: string, method: "GET" | "POST", path: string, body: unknown, timeoutMs: number) =>
