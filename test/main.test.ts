@@ -106,6 +106,16 @@ describe("dist/main.js as OpenCode runs it", () => {
     const replies = await emulator.waitForReplies(2, { conversationId: "cid-main" })
     expect(replies[1]!.text).toBe("Build finished ✅")
 
+    // 50 000 bytes through the tool: complete, in numbered parts, each under DingTalk's limit.
+    const long = Array.from({ length: 1_100 }, (_, i) => `Line ${i}: 钉钉 report 🚀 ${"=".repeat(16)}`).join("\n")
+    expect(Buffer.byteLength(long)).toBeGreaterThan(50_000)
+    const sentLong = await server.callTool("dingtalk_send_message", { conversationId: "cid-main", message: long })
+    const parts = sentLong.structuredContent.parts as number
+    expect(parts).toBeGreaterThanOrEqual(3)
+    const received = (await emulator.waitForReplies(2 + parts, { conversationId: "cid-main" })).slice(2)
+    expect(received.map((r, i) => r.text.replace(`(${i + 1}/${parts})\n`, "")).join("")).toBe(long)
+    for (const part of received) expect(part.bytes).toBeLessThanOrEqual(20_000)
+
     const unknown = await server.callTool("dingtalk_send_message", { conversationId: "cid-nope", message: "hi" })
     expect(unknown.isError).toBe(true)
     expect(unknown.content[0]!.text).toMatch(/dingtalk_list_conversations/)
