@@ -9,7 +9,7 @@ import { BridgeConfig } from "./layers/BridgeConfig.js"
 import { BridgeLayer } from "./layers/index.js"
 import * as Logging from "./layers/Logging.js"
 import { McpStdio } from "./layers/McpServer.js"
-import { Bridge } from "./pipeline/Bridge.js"
+import { runAsOwnerOrFollower } from "./ownership/roles.js"
 
 // A .env in the working directory fills in what the real environment does not set.
 try {
@@ -20,7 +20,7 @@ try {
 
 const LoggingLayer = Layer.unwrap(BridgeConfig.use((settings) => Effect.succeed(Logging.layer(settings.logging))))
 
-const AppLayer = McpStdio.layer.pipe(Layer.provideMerge(BridgeLayer), Layer.provideMerge(LoggingLayer), Layer.provideMerge(BridgeConfig.layer))
+const AppLayer = McpStdio.layer.pipe(Layer.provideMerge(LoggingLayer), Layer.provideMerge(BridgeConfig.layer))
 
 const fail = (line: string, code: number) => Effect.sync(() => {
   process.stderr.write(`${line}\n`)
@@ -28,9 +28,8 @@ const fail = (line: string, code: number) => Effect.sync(() => {
 })
 
 const program = Effect.gen(function*() {
-  const bridge = yield* Bridge
   const mcp = yield* McpStdio
-  yield* Effect.raceFirst(bridge.run, mcp.closed)
+  yield* Effect.raceFirst(runAsOwnerOrFollower(BridgeLayer, mcp.route), mcp.closed)
 }).pipe(
   Effect.provide(AppLayer),
   Effect.catchTags({

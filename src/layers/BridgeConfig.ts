@@ -3,6 +3,7 @@
  * Each value has a documented env name, a default and validation; secrets are `Redacted`.
  */
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { defaultStateDir } from "../ownership/controlSocket.js"
 
 const invalid = (message: string) => Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
 
@@ -91,6 +92,20 @@ const delivery = Config.all({
   shutdownGraceMs: PositiveInt("DINGTALK_SHUTDOWN_GRACE_MS", 10_000),
 })
 
+/** This process among others of the same robot. */
+const instance = Config.all({
+  /** One process per client ID owns the DingTalk connection; the others forward their MCP tool calls to it. */
+  singleOwner: Config.Boolean("BRIDGE_SINGLE_OWNER").pipe(Config.withDefault(true)),
+  stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
+})
+
+/** MCP over Streamable HTTP on the owner, when a port is set. */
+const mcpHttp = Config.all({
+  port: Config.option(Config.Port("MCP_HTTP_PORT")),
+  host: Config.String("MCP_HTTP_HOST").pipe(Config.withDefault("127.0.0.1")),
+  token: Config.option(NonEmptySecret("MCP_HTTP_TOKEN")),
+})
+
 /** Logging. */
 const logging = Config.all({
   level: LogLevelConfig,
@@ -98,7 +113,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, opencode, pipeline, delivery, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, opencode, pipeline, delivery, instance, mcpHttp, logging })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>

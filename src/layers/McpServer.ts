@@ -14,46 +14,58 @@ import { VERSION } from "../version.js"
 /** The services the tools use. */
 export type ToolServices = typeof tools[number] extends Tool<infer R> ? R : never
 
-/** Builds an MCP `Server` whose tools run with the given services. */
-export const makeMcpServer = (context: Context.Context<ToolServices>): Server => {
+/** Answers one tool call: locally with the bridge's services, or by forwarding to the owner process. */
+export type ToolDispatch = (name: string, args: unknown) => Promise<CallToolResult>
+
+/** Runs tools in this process with the given services. */
+export const localDispatch = (context: Context.Context<ToolServices>): ToolDispatch => async (name, args) => {
+  const tool = tools.find((candidate) => candidate.name === name)
+  if (tool === undefined) {
+    return { isError: true, content: [{ type: "text", text: `Unknown tool "${name}". Available: ${tools.map((t) => t.name).join(", ")}.` }] }
+  }
+  const exit = await Effect.runPromiseExit(
+    (tool.call(args) as Effect.Effect<ToolOutput, ToolError, ToolServices>).pipe(Effect.provideContext(context), Effect.withSpan(`McpServer.${tool.name}`))
+  )
+  if (Exit.isSuccess(exit)) {
+    const { text, structured } = exit.value
+    return { content: [{ type: "text", text }], ...(structured === undefined ? {} : { structuredContent: structured }) }
+  }
+  const failure = Exit.findErrorOption(exit)
+  const message = failure._tag === "Some" ? failure.value.message : `Internal error in ${tool.name}; see the server's stderr.`
+  return { isError: true, content: [{ type: "text", text: message }] }
+}
+
+/** Builds an MCP `Server` whose tool calls go to `dispatch()` (read per call: the route can change). */
+export const makeMcpServer = (dispatch: () => ToolDispatch): Server => {
   const server = new Server({ name: "dingtalk-mcp-server", version: VERSION }, { capabilities: { tools: {} } })
   server.setRequestHandler(ListToolsRequestSchema, () => ({
     tools: tools.map((tool) => ({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema as { type: "object" } })),
   }))
-  server.setRequestHandler(CallToolRequestSchema, async (request): Promise<CallToolResult> => {
-    const tool = tools.find((candidate) => candidate.name === request.params.name)
-    if (tool === undefined) {
-      return { isError: true, content: [{ type: "text", text: `Unknown tool "${request.params.name}". Available: ${tools.map((t) => t.name).join(", ")}.` }] }
-    }
-    const exit = await Effect.runPromiseExit(
-      (tool.call(request.params.arguments) as Effect.Effect<ToolOutput, ToolError, ToolServices>).pipe(
-        Effect.provideContext(context),
-        Effect.withSpan(`McpServer.${tool.name}`)
-      )
-    )
-    if (Exit.isSuccess(exit)) {
-      const { text, structured } = exit.value
-      return { content: [{ type: "text", text }], ...(structured === undefined ? {} : { structuredContent: structured }) }
-    }
-    const failure = Exit.findErrorOption(exit)
-    const message = failure._tag === "Some" ? failure.value.message : `Internal error in ${tool.name}; see the server's stderr.`
-    return { isError: true, content: [{ type: "text", text: message }] }
-  })
+  server.setRequestHandler(CallToolRequestSchema, (request) => dispatch()(request.params.name, request.params.arguments))
   return server
 }
+
+/** Until a role is settled, tool calls get this answer. */
+const starting: ToolDispatch = async () => ({
+  isError: true,
+  content: [{ type: "text", text: "The DingTalk bridge is still starting; try again in a few seconds." }],
+})
 
 /** MCP over stdio for this process. */
 export class McpStdio extends Context.Service<McpStdio, {
   /** Completes when the MCP client has gone (stdin closed after it spoke). */
   readonly closed: Effect.Effect<void>
+  /** Where tool calls go from now on. */
+  readonly route: (dispatch: ToolDispatch) => Effect.Effect<void>
 }>()("dingtalk-mcp-server/McpStdio") {
   /** Serves on process stdin/stdout. */
   static readonly layer = Layer.effect(
     McpStdio,
     Effect.gen(function*() {
-      const context = yield* Effect.context<ToolServices>()
+      const context = yield* Effect.context<never>()
       const closed = yield* Deferred.make<void>()
-      const server = makeMcpServer(context)
+      let current = starting
+      const server = makeMcpServer(() => current)
       const transport = new StdioServerTransport()
       let clientSpoke = false
       const onData = () => {
@@ -73,7 +85,12 @@ export class McpStdio extends Context.Service<McpStdio, {
           process.stdin.off("end", onEnd)
         })))
       )
-      return McpStdio.of({ closed: Deferred.await(closed) })
+      return McpStdio.of({
+        closed: Deferred.await(closed),
+        route: (dispatch) => Effect.sync(() => {
+          current = dispatch
+        }),
+      })
     })
   )
 }

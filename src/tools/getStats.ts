@@ -12,7 +12,7 @@ export const getStats = defineTool({
   name: "dingtalk_get_stats",
   description:
     "Show the DingTalk bridge's health: connection state (connecting, connected, backoff, failed), reconnects, last error, " +
-    "and counts of messages received, duplicates, malformed, denied, processed, failed and replies sent, plus uptime.",
+    "counts of messages received, duplicates, malformed, denied, processed, failed and replies sent, and which process (pid) owns the connection.",
   input: Schema.Struct({}),
   run: () =>
     Effect.gen(function*() {
@@ -47,7 +47,8 @@ export const getStats = defineTool({
           openApiFallbacks: counters.openApiFallbacks,
           throttleRetries: counters.throttleRetries,
         },
-        process: { pid: process.pid, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) },
+        // Tools run in the process that owns the connection (other instances forward to it).
+        owner: { pid: process.pid, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) },
       }
       return { text: asJson(stats), structured: stats }
     }),

@@ -4,7 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { InboundMessage } from "../../src/dingtalk/RobotMessage.js"
 import { Conversations } from "../../src/layers/Conversations.js"
-import { makeMcpServer } from "../../src/layers/McpServer.js"
+import { localDispatch, makeMcpServer } from "../../src/layers/McpServer.js"
 import { startBridge } from "../support/bridge.js"
 
 const nowhere = { url: "http://127.0.0.1:9", clientId: "ding-x", clientSecret: "secret-x" }
@@ -12,7 +12,8 @@ const env = { DINGTALK_CLIENT_ID: "ding-x", DINGTALK_CLIENT_SECRET: "secret-x", 
 
 const connectedClient = Effect.gen(function*() {
   const context = yield* startBridge(env)
-  const server = makeMcpServer(context)
+  const dispatch = localDispatch(context)
+  const server = makeMcpServer(() => dispatch)
   const client = new Client({ name: "test", version: "1" })
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
   yield* Effect.promise(() => server.connect(serverSide))
