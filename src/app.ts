@@ -10,6 +10,7 @@ import { BridgeLayer } from "./layers/index.js"
 import * as Logging from "./layers/Logging.js"
 import { McpStdio } from "./layers/McpServer.js"
 import { runAsOwnerOrFollower } from "./ownership/roles.js"
+import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./sandbox/Sandbox.js"
 
 // A .env in the working directory fills in what the real environment does not set.
 try {
@@ -18,9 +19,11 @@ try {
   // no .env: fine
 }
 
+const sandbox = sandboxRequested(process.argv, process.env)
+
 const LoggingLayer = Layer.unwrap(BridgeConfig.use((settings) => Effect.succeed(Logging.layer(settings.logging))))
 
-const AppLayer = McpStdio.layer.pipe(Layer.provideMerge(LoggingLayer), Layer.provideMerge(BridgeConfig.layer))
+const AppLayer = McpStdio.layer.pipe(Layer.provideMerge(LoggingLayer), Layer.provideMerge(sandbox ? sandboxConfigLayer : BridgeConfig.layer))
 
 const fail = (line: string, code: number) => Effect.sync(() => {
   process.stderr.write(`${line}\n`)
@@ -29,7 +32,7 @@ const fail = (line: string, code: number) => Effect.sync(() => {
 
 const program = Effect.gen(function*() {
   const mcp = yield* McpStdio
-  yield* Effect.raceFirst(runAsOwnerOrFollower(BridgeLayer, mcp.route), mcp.closed)
+  yield* Effect.raceFirst(runAsOwnerOrFollower(sandbox ? SandboxBridgeLayer : BridgeLayer, mcp.route), mcp.closed)
 }).pipe(
   Effect.provide(AppLayer),
   Effect.catchTags({

@@ -106,6 +106,11 @@ const mcpHttp = Config.all({
   token: Config.option(NonEmptySecret("MCP_HTTP_TOKEN")),
 })
 
+/** The sandbox chat page (sandbox mode only). */
+const sandbox = Config.all({
+  port: Config.Port("SANDBOX_PORT").pipe(Config.withDefault(8780)),
+})
+
 /** Logging. */
 const logging = Config.all({
   level: LogLevelConfig,
@@ -113,7 +118,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, opencode, pipeline, delivery, instance, mcpHttp, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, opencode, pipeline, delivery, instance, mcpHttp, sandbox, logging })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
