@@ -1,18 +1,15 @@
 import { execFileSync } from "node:child_process"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { type DingTalkEmulator, startDingTalkEmulator } from "../src/testing/DingTalkEmulator.js"
 import { type FakeOpenCode, startFakeOpenCode } from "../src/testing/FakeOpenCode.js"
 import { onlyJsonRpc, spawnMain, systemNode, type McpProcess } from "./support/mcpProcess.js"
+import { cleanupAfterEach } from "./support/resources.js"
 
 const TOOLS = ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance"]
 
-let cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup()
-  cleanups = []
-})
+const onCleanup = cleanupAfterEach()
 const track = <T extends { close?: () => Promise<void>; kill?: () => void }>(thing: T): T => {
-  cleanups.push(() => (thing.kill !== undefined ? thing.kill() : thing.close?.()))
+  onCleanup(() => (thing.kill !== undefined ? thing.kill() : thing.close?.()))
   return thing
 }
 

@@ -1,22 +1,19 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { socketPathFor } from "../src/ownership/controlSocket.js"
 import { startDingTalkEmulator } from "../src/testing/DingTalkEmulator.js"
 import { startFakeOpenCode } from "../src/testing/FakeOpenCode.js"
 import { spawnMain, type McpProcess } from "./support/mcpProcess.js"
+import { cleanupAfterEach } from "./support/resources.js"
 
-let cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup()
-  cleanups = []
-})
+const onCleanup = cleanupAfterEach()
 
 const setup = async () => {
   const emulator = await startDingTalkEmulator()
   const opencode = await startFakeOpenCode()
-  cleanups.push(() => emulator.close(), () => opencode.close())
+  onCleanup(() => emulator.close(), () => opencode.close())
   const stateDir = mkdtempSync(path.join(tmpdir(), "dingtalk-state-"))
   const env = {
     DINGTALK_CLIENT_ID: emulator.clientId,
@@ -28,7 +25,7 @@ const setup = async () => {
   }
   const start = async () => {
     const server = spawnMain(env)
-    cleanups.push(() => server.kill())
+    onCleanup(() => server.kill())
     await server.initialize()
     return server
   }

@@ -1,38 +1,26 @@
 // `npm start` without credentials: the sandbox chat page, driven in a real headless Chromium.
 import { existsSync, mkdtempSync } from "node:fs"
-import net from "node:net"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { chromium } from "playwright-core"
-import { afterEach, expect, it } from "vitest"
+import { expect, it } from "vitest"
 import { startFakeOpenCode } from "../src/testing/FakeOpenCode.js"
 import { onlyJsonRpc, spawnMain } from "./support/mcpProcess.js"
+import { cleanupAfterEach, freePort } from "./support/resources.js"
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 const haveChromium = existsSync(CHROMIUM)
 if (!haveChromium) process.stderr.write(`sandbox browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)\n`)
 
-let cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup()
-  cleanups = []
-})
+const onCleanup = cleanupAfterEach()
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = net.createServer()
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
 
 it.runIf(haveChromium)("without credentials, the chat page sends 'hello' through the real pipeline and shows the answer; MCP stdio still works", async () => {
   const opencode = await startFakeOpenCode()
-  cleanups.push(() => opencode.close())
+  onCleanup(() => opencode.close())
   const port = await freePort()
   const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")) })
-  cleanups.push(() => server.kill())
+  onCleanup(() => server.kill())
   await server.initialize()
   const deadline = Date.now() + 10_000
   while (!server.stderr().includes(`http://127.0.0.1:${port}`)) {
@@ -46,7 +34,7 @@ it.runIf(haveChromium)("without credentials, the chat page sends 'hello' through
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   })
-  cleanups.push(() => browser.close())
+  onCleanup(() => browser.close())
   const page = await browser.newPage({ viewport: { width: 1100, height: 640 } })
   await page.goto(`http://127.0.0.1:${port}/`)
   await page.getByLabel("Message").fill("hello")

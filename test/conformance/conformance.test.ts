@@ -1,26 +1,18 @@
 // The official MCP conformance suite against our Streamable HTTP endpoint, with a committed baseline.
 import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
-import net from "node:net"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, expect, it } from "vitest"
 import { spawnMain, type McpProcess } from "../support/mcpProcess.js"
+import { freePort } from "../support/resources.js"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const CLI = path.resolve(HERE, "../../node_modules/@modelcontextprotocol/conformance/dist/index.js")
 let server: McpProcess | undefined
 afterAll(() => server?.kill())
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = net.createServer()
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
 
 it("passes every applicable server scenario of @modelcontextprotocol/conformance", async () => {
   const port = await freePort()

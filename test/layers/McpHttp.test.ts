@@ -1,26 +1,14 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import http from "node:http"
-import net from "node:net"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { startDingTalkEmulator } from "../../src/testing/DingTalkEmulator.js"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
 import { spawnMain } from "../support/mcpProcess.js"
+import { cleanupAfterEach, freePort } from "../support/resources.js"
 
-let cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup()
-  cleanups = []
-})
+const onCleanup = cleanupAfterEach()
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /** A raw request, so tests can set any Host header. */
 const get = (port: number, path: string, headers: Record<string, string> = {}) =>
@@ -50,13 +38,13 @@ describe("MCP over Streamable HTTP", () => {
   it("serves the tools, /healthz and /metrics on 127.0.0.1, refuses foreign Hosts and requires the token", async () => {
     const emulator = await startDingTalkEmulator()
     const opencode = await startFakeOpenCode()
-    cleanups.push(() => emulator.close(), () => opencode.close())
+    onCleanup(() => emulator.close(), () => opencode.close())
     const port = await freePort()
     const server = spawnMain({
       DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
       OPENCODE_SERVER_URL: opencode.url, MCP_HTTP_PORT: String(port), MCP_HTTP_TOKEN: "t0ken",
     })
-    cleanups.push(() => server.kill())
+    onCleanup(() => server.kill())
     await server.initialize()
     await emulator.waitForConnections(1, 10_000)
     const health = await waitUntilListening(port)
@@ -73,7 +61,7 @@ describe("MCP over Streamable HTTP", () => {
     const client = new Client({ name: "http-test", version: "1" })
     const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { authorization: "Bearer t0ken" } } })
     await client.connect(transport)
-    cleanups.push(() => client.close())
+    onCleanup(() => client.close())
     const { tools } = await client.listTools()
     expect(tools.map((t) => t.name)).toContain("dingtalk_send_message")
     emulator.pushMessage({ text: "over http", conversationId: "cid-http" })

@@ -4,10 +4,10 @@
  */
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import net from "node:net"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
+import { freePort } from "./resources.js"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const OPENCODE = path.join(ROOT, "node_modules", ".bin", "opencode")
@@ -21,14 +21,6 @@ export interface RealOpenCode {
   stop(): Promise<void>
 }
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /** PATH without this project's node_modules/.bin: `node` is then the system Node, as for a user. */
 export const systemPath = () => (process.env.PATH ?? "").split(path.delimiter).filter((dir) => !dir.includes("node_modules")).join(path.delimiter)
