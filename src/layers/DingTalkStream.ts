@@ -3,7 +3,7 @@
  * connection status as data, and a fatal signal when the connection cannot be kept.
  * Owns the reconnect loop (Effect `Schedule`), the `disconnect` hand-over and the dead-socket watchdog.
  */
-import { Context, Deferred, Duration, Effect, Fiber, Layer, Queue, Redacted, Ref, Schedule, Schema, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Fiber, Layer, Queue, Redacted, Ref, Schedule, Schema, Scope, Stream } from "effect"
 import { ConnectionLost, reconnectSchedule, superviseConnection, type ConnectionOutcome } from "../dingtalk/reconnect.js"
 import { ROBOT_TOPIC, StreamClient } from "../dingtalk/StreamClient.js"
 import { BridgeConfig } from "./BridgeConfig.js"
@@ -98,6 +98,8 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
         state: "connecting", connectionId: undefined, connectedSince: undefined, attempt: 0,
         nextRetryAt: undefined, reconnects: 0, lastError: undefined, openConnections: 0,
       })
+      // Forks that must end with the layer (not with one connection) live in its scope.
+      const layerScope = yield* Scope.Scope
       const live = new Set<StreamClient>()
       let connectionCounter = 0
       const setStatus = (patch: Partial<ConnectionStatus>) => Ref.update(status, (s) => ({ ...s, ...patch, openConnections: live.size }))
@@ -170,10 +172,7 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
         const handover = reason === "disconnect notice"
         if (handover) {
           // Keep the old socket until the server closes it (or the drain time ends): its pushes still count.
-          yield* Effect.forkDetach(Effect.gen(function*() {
-            yield* Effect.sleep(Duration.millis(config.disconnectDrainMs))
-            client.close()
-          }))
+          yield* Effect.forkIn(Effect.sleep(Duration.millis(config.disconnectDrainMs)).pipe(Effect.andThen(Effect.sync(() => client.close()))), layerScope)
           client.webSocket?.once("close", () => live.delete(client))
         } else {
           live.delete(client)

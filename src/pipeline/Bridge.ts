@@ -3,7 +3,7 @@
  * → route (allowlist, commands) → schedule → OpenCode turn → Delivery. `run` keeps it going and fails
  * only when the DingTalk connection is lost for good.
  */
-import { Clock, Context, Effect, Layer, Option, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Option, Scope, Stream } from "effect"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeConfig, robotCodeOf } from "../layers/BridgeConfig.js"
 import { BridgeMetrics } from "../layers/BridgeMetrics.js"
@@ -38,6 +38,7 @@ export class Bridge extends Context.Service<Bridge, {
       const sessions = yield* Sessions
       const opencode = yield* OpenCodeClient
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics>()
+      const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
       const allowlist = { users: settings.dingtalk.allowedUsers, conversations: settings.dingtalk.allowedConversations }
       if (allowlist.users.length === 0 && allowlist.conversations.length === 0) {
@@ -56,9 +57,12 @@ export class Bridge extends Context.Service<Bridge, {
       })
       const running: RunningTurns = new Map()
 
+      // Notices go out in the background: a rate-limited reply must never hold up the message stream.
+      const inBackground = <E>(effect: Effect.Effect<unknown, E>) => Effect.forkIn(Effect.ignore(effect), scope).pipe(Effect.asVoid)
       const notify = (conversationId: string, text: string) =>
         delivery.send({ conversationId, text, format: "text" }).pipe(
-          Effect.catch((error) => Effect.logWarning("Notice not delivered").pipe(Effect.annotateLogs({ conversationId, error: error.message })))
+          Effect.catch((error) => Effect.logWarning("Notice not delivered").pipe(Effect.annotateLogs({ conversationId, error: error.message }))),
+          inBackground
         )
 
       const statusText = (conversationId: string) =>
@@ -76,13 +80,13 @@ export class Bridge extends Context.Service<Bridge, {
           ].join("\n")
         })
 
-      const runCommand = (message: InboundMessage, command: Command, queuedAt: number) => {
+      const runCommand = (message: InboundMessage, command: Command) => {
         const conversationId = message.conversationId
         switch (command) {
           case "help":
             return notify(conversationId, helpText)
           case "status":
-            return statusText(conversationId).pipe(Effect.flatMap((text) => delivery.send({ conversationId, text, title: "Status" })), Effect.ignore)
+            return statusText(conversationId).pipe(Effect.flatMap((text) => delivery.send({ conversationId, text, title: "Status" })), inBackground)
           case "stop": {
             const sessionId = running.get(conversationId)
             return sessionId === undefined
@@ -95,8 +99,7 @@ export class Bridge extends Context.Service<Bridge, {
             // Queued like a message, so it applies after the ones sent before it.
             return scheduler.submit(conversationId, sessions.startNew(conversationId).pipe(
               Effect.flatMap((id) => notify(conversationId, `Started a new OpenCode session (${id}).`)),
-              Effect.catch((error) => notify(conversationId, `Could not start a new session: ${error.message}`)),
-              Effect.andThen(Effect.sync(() => queuedAt))
+              Effect.catch((error) => notify(conversationId, `Could not start a new session: ${error.message}`))
             )).pipe(Effect.asVoid)
         }
       }
@@ -126,7 +129,7 @@ export class Bridge extends Context.Service<Bridge, {
               return yield* notify(conversationId, helpText)
             case "Command":
               yield* metrics.increment("commands")
-              return yield* runCommand(message, decided.command, queuedAt)
+              return yield* runCommand(message, decided.command)
             case "Turn": {
               const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt).pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
