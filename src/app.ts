@@ -6,7 +6,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { configErrorReport } from "./boot/configError.js"
 import { BridgeConfig } from "./layers/BridgeConfig.js"
-import { BridgeLayer } from "./layers/index.js"
+import { PersistentBridgeLayer } from "./layers/index.js"
 import * as Logging from "./layers/Logging.js"
 import { McpStdio } from "./layers/McpServer.js"
 import { runAsOwnerOrFollower } from "./ownership/roles.js"
@@ -32,7 +32,7 @@ const fail = (line: string, code: number) => Effect.sync(() => {
 
 const program = Effect.gen(function*() {
   const mcp = yield* McpStdio
-  yield* Effect.raceFirst(runAsOwnerOrFollower(sandbox ? SandboxBridgeLayer : BridgeLayer, mcp.route), mcp.closed)
+  yield* Effect.raceFirst(runAsOwnerOrFollower(sandbox ? SandboxBridgeLayer : PersistentBridgeLayer, mcp.route), mcp.closed)
 }).pipe(
   Effect.provide(AppLayer),
   Effect.catchTags({

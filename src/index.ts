@@ -3,7 +3,7 @@
  * pieces they are made of, for other Effect apps to embed.
  */
 export { BridgeConfig, BridgeConfigSchema, type BridgeSettings } from "./layers/BridgeConfig.js"
-export { BridgeLayer, ServicesLayer } from "./layers/index.js"
+export { BridgeLayer, PersistentBridgeLayer, ServicesLayer } from "./layers/index.js"
 export { Bridge } from "./pipeline/Bridge.js"
 export { AccessToken, AccessTokenFailed } from "./layers/AccessToken.js"
 export { BridgeMetrics, type MetricsSnapshot } from "./layers/BridgeMetrics.js"

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -83,4 +83,23 @@ describe("one robot, one owner", () => {
     await emulator.waitForConnections(1, 10_000)
     expect((await structured(a, "dingtalk_get_stats")).owner.pid).toBe(a.child.pid)
   }, 20_000)
+
+  it("a restarted bridge still knows its conversations and can write to them", async () => {
+    const { emulator, stateDir, start } = await setup()
+    const a = await start()
+    await emulator.waitForConnections(1, 10_000)
+    emulator.pushMessage({ text: "remember me", conversationId: "cid-remembered" })
+    await emulator.waitForReplies(1, { conversationId: "cid-remembered", timeoutMs: 10_000 })
+    a.child.kill("SIGTERM")
+    await a.exited
+    expect(readdirSync(stateDir).some((name) => name.endsWith(".conversations.json"))).toBe(true)
+
+    const b = await start()
+    await emulator.waitForNewConnection(1, 10_000)
+    const listed = await structured(b, "dingtalk_list_conversations")
+    expect(listed.conversations.map((c: { conversationId: string }) => c.conversationId)).toEqual(["cid-remembered"])
+    const sent = await b.callTool("dingtalk_send_message", { conversationId: "cid-remembered", message: "back after a restart" })
+    expect(sent.isError).toBeFalsy()
+    expect((await emulator.waitForReplies(2, { conversationId: "cid-remembered" }))[1]!.text).toBe("back after a restart")
+  }, 30_000)
 })

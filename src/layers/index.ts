@@ -2,7 +2,7 @@
  * The bridge's services wired together: everything except configuration and logging, which the
  * caller provides (the CLI from the environment, an embedding app or a test from its own layers).
  */
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { RateLimiter } from "effect/persistence"
 import { Bridge } from "../pipeline/Bridge.js"
 import { AccessToken } from "./AccessToken.js"
@@ -12,16 +12,29 @@ import { DingTalkHttp } from "./DingTalkHttp.js"
 import { DingTalkStream } from "./DingTalkStream.js"
 import { Delivery } from "./Delivery.js"
 import { OpenCodeClient } from "./OpenCodeClient.js"
+import { statePathFor } from "../ownership/controlSocket.js"
+import { BridgeConfig } from "./BridgeConfig.js"
 import { Sessions } from "./Sessions.js"
 
 const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
 
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
-export const ServicesLayer = Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer).pipe(
-  Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer)),
-  Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, Conversations.layer, RateLimiterLive)),
-  Layer.provideMerge(BridgeMetrics.layer)
-)
+const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
+  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer)),
+    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, RateLimiterLive)),
+    Layer.provideMerge(BridgeMetrics.layer)
+  )
 
-/** The pipeline plus every service it needs (requires `BridgeConfig`). */
+/** Every service, with conversations kept in memory (requires `BridgeConfig`). */
+export const ServicesLayer = makeServicesLayer(Conversations.layer)
+
+/** The pipeline plus every service it needs, conversations in memory (requires `BridgeConfig`). */
 export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
+
+/** The same, with the conversations kept under `BRIDGE_STATE_DIR` so they survive a restart: what the CLI runs. */
+export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
+  Effect.succeed(Bridge.layer.pipe(Layer.provideMerge(makeServicesLayer(
+    Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"))
+  ))))
+))

@@ -23,9 +23,12 @@ export interface ControlResponse {
   readonly result: CallToolResult
 }
 
+/** A file of this client ID's state, e.g. `.sock` or `.conversations.json`. */
+export const statePathFor = (stateDir: string, clientId: string, suffix: string): string =>
+  path.join(stateDir, `${clientId.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64)}${suffix}`)
+
 /** Where the ownership socket of a client ID lives. */
-export const socketPathFor = (stateDir: string, clientId: string): string =>
-  path.join(stateDir, `${clientId.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64)}.sock`)
+export const socketPathFor = (stateDir: string, clientId: string): string => statePathFor(stateDir, clientId, ".sock")
 
 /** The default state directory: `$XDG_STATE_HOME/dingtalk-mcp-server` or `~/.local/state/dingtalk-mcp-server`. */
 export const defaultStateDir = (): string =>
