@@ -1,19 +1,22 @@
 /**
  * A fake `opencode serve`: the session and message API a bridge uses, on 127.0.0.1, with
  * configurable answers and latency, and directives in the prompt for deterministic tests:
- * `SLOW <ms>`, `BIGREPLY <bytes>`, `FAIL`.
+ * `SLOW <ms>`, `BIGREPLY <bytes>`, `FAIL`. It never writes to stdout or stderr.
  */
 import { Effect } from "effect"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
 
+/** Computes the answer to a prompt. */
+export type FakeAnswer = (text: string, sessionId: string) => string | Promise<string>
+
 /** Options of the fake; every one has a default. */
 export interface FakeOpenCodeOptions {
-  /** Time every turn takes. */
+  /** Time every turn takes; default 0. */
   readonly latencyMs?: number
   /** The answer to a prompt (default `ECHO: <text>`). */
-  readonly answer?: (text: string, sessionId: string) => string | Promise<string>
-  /** Require HTTP Basic auth, as `opencode serve` does with OPENCODE_SERVER_PASSWORD. */
+  readonly answer?: FakeAnswer
+  /** Require HTTP Basic auth on every route, as `opencode serve` does with OPENCODE_SERVER_PASSWORD. */
   readonly auth?: { readonly username?: string; readonly password: string }
 }
 
@@ -21,6 +24,9 @@ export interface FakeOpenCodeOptions {
 export interface FakeSession {
   readonly id: string
   readonly title: string | undefined
+  readonly projectID: string
+  readonly directory: string
+  readonly version: string
   readonly time: { created: number; updated: number }
 }
 
@@ -35,20 +41,31 @@ export interface FakePrompt {
 
 /** The running fake and its controls. */
 export interface FakeOpenCode {
+  /** `http://127.0.0.1:<port>` (OPENCODE_SERVER_URL for the bridge). */
   readonly url: string
+  /** Sessions in creation order. */
   readonly sessions: ReadonlyArray<FakeSession>
+  /** Prompts in arrival order. */
   readonly prompts: ReadonlyArray<FakePrompt>
+  /** Session IDs of `/abort` calls, in order. */
   readonly aborts: ReadonlyArray<string>
+  /** Turns running now. */
   readonly inFlight: number
+  /** The most turns ever running at once. */
   readonly maxInFlight: number
+  /** HTTP requests received, rejected ones included. */
   readonly requests: number
+  /** Resolves with the prompts once at least `count` have arrived. */
+  waitForPrompts(count: number, timeoutMs?: number): Promise<ReadonlyArray<FakePrompt>>
   setLatency(ms: number): void
-  setAnswer(answer: (text: string, sessionId: string) => string | Promise<string>): void
+  setAnswer(answer: FakeAnswer): void
+  /** The next `times` requests (after the auth check) answer HTTP `status`. */
   failNext(status: number, times?: number): void
+  /** Ends running turns and closes the server; never hangs. */
   close(): Promise<void>
 }
 
-/** A long markdown answer with a fenced code block in the middle. */
+/** A long markdown answer of at least `bytes` UTF-8 bytes with fenced code blocks in it. */
 export const bigReply = (bytes: number): string => {
   const lines: Array<string> = ["# Big reply", ""]
   let size = 0
@@ -69,109 +86,163 @@ const json = (response: http.ServerResponse, status: number, body: unknown) => {
   response.end(text)
 }
 
+const ABORTED = Symbol("aborted")
+
 /** Starts the fake on 127.0.0.1 with a free port. */
 export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Promise<FakeOpenCode> => {
   let latencyMs = options.latencyMs ?? 0
-  let answer = options.answer ?? ((text: string) => `ECHO: ${text}`)
+  let answer: FakeAnswer = options.answer ?? ((text) => `ECHO: ${text}`)
   const sessions: Array<FakeSession> = []
   const history = new Map<string, Array<unknown>>()
   const prompts: Array<FakePrompt> = []
   const aborts: Array<string> = []
-  const running = new Map<string, Set<() => void>>()
+  const running = new Map<string, Set<() => void>>() // session → abort hooks of its running turns
+  const waiters = new Set<() => void>()
   let failures = { status: 500, left: 0 }
   let inFlight = 0
   let maxInFlight = 0
   let requests = 0
   let counter = 0
+  let closed = false
   const expectedAuth = options.auth === undefined
     ? undefined
     : `Basic ${Buffer.from(`${options.auth.username ?? "opencode"}:${options.auth.password}`).toString("base64")}`
+
+  const notify = () => {
+    for (const waiter of [...waiters]) waiter()
+  }
 
   const turn = async (session: FakeSession, text: string, response: http.ServerResponse) => {
     const prompt: FakePrompt = { sessionId: session.id, text, startedAt: performance.now(), endedAt: undefined }
     prompts.push(prompt)
     inFlight++
     maxInFlight = Math.max(maxInFlight, inFlight)
-    const slow = /SLOW (\d+)/.exec(text)
-    const delay = slow === null ? latencyMs : Number(slow[1])
-    // No timer for a zero delay: even setTimeout(0) costs a millisecond, which benchmarks would see.
-    const aborted = delay === 0 ? false : await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), delay)
-      const abort = () => {
-        clearTimeout(timer)
-        resolve(true)
-      }
-      const set = running.get(session.id) ?? new Set()
-      set.add(abort)
-      running.set(session.id, set)
+    const created = Date.now()
+    const userId = `msg_${++counter}`
+    history.get(session.id)?.push({ info: { id: userId, sessionID: session.id, role: "user", time: { created } }, parts: [{ type: "text", text }] })
+    notify()
+
+    // One abort hook per turn, live for the whole turn (delay and answer), so /abort ends it at once.
+    let abort!: () => void
+    const aborted = new Promise<typeof ABORTED>((resolve) => {
+      abort = () => resolve(ABORTED)
     })
-    running.get(session.id)?.clear()
+    const hooks = running.get(session.id) ?? new Set()
+    hooks.add(abort)
+    running.set(session.id, hooks)
+    let timer: NodeJS.Timeout | undefined
+
+    const slow = /\bSLOW (\d+)/.exec(text)
+    const delay = slow === null ? latencyMs : Number(slow[1])
+    const big = /\bBIGREPLY (\d+)/.exec(text)
+    const fail = /\bFAIL\b/.test(text)
+    const work = async (): Promise<string | undefined> => {
+      // No timer for a zero delay: even setTimeout(0) costs a millisecond, which benchmarks would see.
+      if (delay > 0) await new Promise<void>((resolve) => (timer = setTimeout(resolve, delay)))
+      if (fail) return undefined
+      return big === null ? await answer(text, session.id) : bigReply(Number(big[1]))
+    }
+    let outcome: string | undefined | typeof ABORTED
+    let crashed: unknown = undefined
+    try {
+      outcome = await Promise.race([work(), aborted])
+    } catch (error) {
+      crashed = error
+    }
+    if (timer !== undefined) clearTimeout(timer)
+    hooks.delete(abort)
     inFlight--
-    const messageId = `msg_${++counter}`
-    const info = { id: messageId, sessionID: session.id, role: "assistant", time: { created: Date.now(), completed: Date.now() } }
     session.time.updated = Date.now()
-    if (aborted) {
-      prompt.endedAt = performance.now()
-      return json(response, 200, { info: { ...info, error: { name: "MessageAbortedError", data: { message: "The operation was aborted." } } }, parts: [] })
+    const info = {
+      id: `msg_${++counter}`,
+      sessionID: session.id,
+      parentID: userId,
+      role: "assistant",
+      modelID: "fake-model",
+      providerID: "fake",
+      mode: "build",
+      time: { created, completed: Date.now() },
     }
-    if (/\bFAIL\b/.test(text)) {
-      prompt.endedAt = performance.now()
-      return json(response, 500, { name: "UnknownError", data: { message: "injected failure" } })
-    }
-    const big = /BIGREPLY (\d+)/.exec(text)
-    const reply = big === null ? await answer(text, session.id) : bigReply(Number(big[1]))
-    const parts = [{ type: "step-start" }, { type: "text", text: reply }, { type: "step-finish" }]
-    history.get(session.id)?.push({ info: { role: "user" }, parts: [{ type: "text", text }] }, { info: { ...info, finish: "stop" }, parts })
     prompt.endedAt = performance.now()
-    json(response, 200, { info: { ...info, finish: "stop" }, parts })
+    notify()
+    if (outcome === ABORTED) {
+      const message = { info: { ...info, error: { name: "MessageAbortedError", data: { message: "The operation was aborted." } } }, parts: [] }
+      history.get(session.id)?.push(message)
+      return json(response, 200, message)
+    }
+    if (fail || crashed !== undefined || outcome === undefined) {
+      const reason = crashed instanceof Error ? crashed.message : "injected failure"
+      history.get(session.id)?.push({ info: { ...info, error: { name: "UnknownError", data: { message: reason } } }, parts: [] })
+      return json(response, 500, { name: "UnknownError", data: { message: reason } })
+    }
+    const message = { info: { ...info, finish: "stop" }, parts: [{ type: "step-start" }, { type: "text", text: outcome }, { type: "step-finish", reason: "stop" }] }
+    history.get(session.id)?.push(message)
+    json(response, 200, message)
+  }
+
+  const handle = (request: http.IncomingMessage, raw: string, response: http.ServerResponse) => {
+    if (expectedAuth !== undefined && request.headers.authorization !== expectedAuth) {
+      response.setHeader("www-authenticate", `Basic realm="opencode"`)
+      return json(response, 401, { name: "Unauthorized", data: { message: "authentication required" } })
+    }
+    if (failures.left > 0) {
+      failures.left--
+      return json(response, failures.status, { name: "InjectedError", data: { message: "injected failure" } })
+    }
+    let body: any
+    try {
+      body = raw === "" ? {} : JSON.parse(raw)
+    } catch {
+      return json(response, 400, { name: "BadRequest", data: { message: "invalid JSON" } })
+    }
+    const path = new URL(request.url ?? "/", "http://x").pathname
+    if (path === "/session" && request.method === "POST") {
+      const now = Date.now()
+      const session: FakeSession = {
+        id: `ses_${++counter}`,
+        title: typeof body?.title === "string" ? body.title : undefined,
+        projectID: "global",
+        directory: process.cwd(),
+        version: "fake",
+        time: { created: now, updated: now },
+      }
+      sessions.push(session)
+      history.set(session.id, [])
+      return json(response, 200, session)
+    }
+    if (path === "/session" && request.method === "GET") {
+      // Newest first; the creation order breaks ties within one millisecond.
+      const ordered = sessions.map((session, index) => ({ session, index })).sort((a, b) => b.session.time.updated - a.session.time.updated || b.index - a.index)
+      return json(response, 200, ordered.map((entry) => entry.session))
+    }
+    if (path === "/mcp" && request.method === "GET") return json(response, 200, {})
+    const match = /^\/session\/([^/]+)(?:\/(message|abort))?$/.exec(path)
+    if (match !== null) {
+      const id = decodeURIComponent(match[1]!)
+      const session = sessions.find((s) => s.id === id)
+      if (session === undefined) return json(response, 404, { name: "NotFoundError", data: { message: `Session not found: ${id}` } })
+      if (match[2] === "abort" && request.method === "POST") {
+        aborts.push(session.id)
+        for (const abort of running.get(session.id) ?? []) abort()
+        return json(response, 200, true)
+      }
+      if (match[2] === "message" && request.method === "GET") return json(response, 200, history.get(session.id) ?? [])
+      if (match[2] === "message" && request.method === "POST") {
+        const parts: Array<any> = Array.isArray(body?.parts) ? body.parts : []
+        const text = parts.filter((p) => p?.type === "text").map((p) => String(p.text)).join("\n")
+        return void turn(session, text, response)
+      }
+      if (match[2] === undefined && request.method === "GET") return json(response, 200, session)
+    }
+    json(response, 404, { name: "NotFoundError", data: { message: path } })
   }
 
   const server = http.createServer((request, response) => {
     requests++
     const chunks: Array<Buffer> = []
     request.on("data", (chunk: Buffer) => chunks.push(chunk))
-    request.on("end", () => {
-      if (expectedAuth !== undefined && request.headers.authorization !== expectedAuth) {
-        return json(response, 401, { name: "Unauthorized", data: { message: "authentication required" } })
-      }
-      if (failures.left > 0) {
-        failures.left--
-        return json(response, failures.status, { name: "InjectedError", data: { message: "injected failure" } })
-      }
-      let body: any
-      try {
-        body = chunks.length === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString("utf8"))
-      } catch {
-        return json(response, 400, { name: "BadRequest", data: { message: "invalid JSON" } })
-      }
-      const path = new URL(request.url ?? "/", "http://x").pathname
-      const match = /^\/session\/([^/]+)(?:\/(message|abort))?$/.exec(path)
-      if (path === "/session" && request.method === "POST") {
-        const now = Date.now()
-        const session: FakeSession = { id: `ses_${++counter}`, title: body?.title, time: { created: now, updated: now } }
-        sessions.push(session)
-        history.set(session.id, [])
-        return json(response, 200, session)
-      }
-      if (path === "/session" && request.method === "GET") return json(response, 200, [...sessions].sort((a, b) => b.time.updated - a.time.updated))
-      if (path === "/mcp") return json(response, 200, {})
-      if (match !== null) {
-        const session = sessions.find((s) => s.id === decodeURIComponent(match[1]!))
-        if (session === undefined) return json(response, 404, { name: "NotFoundError", data: { message: `Session not found: ${match[1]}` } })
-        if (match[2] === "abort" && request.method === "POST") {
-          aborts.push(session.id)
-          for (const abort of running.get(session.id) ?? []) abort()
-          return json(response, 200, true)
-        }
-        if (match[2] === "message" && request.method === "GET") return json(response, 200, history.get(session.id) ?? [])
-        if (match[2] === "message" && request.method === "POST") {
-          const text = (body?.parts ?? []).filter((p: any) => p?.type === "text").map((p: any) => p.text).join("\n")
-          return void turn(session, text, response)
-        }
-        if (match[2] === undefined && request.method === "GET") return json(response, 200, session)
-      }
-      json(response, 404, { name: "NotFoundError", data: { message: path } })
-    })
+    request.on("end", () => handle(request, Buffer.concat(chunks).toString("utf8"), response))
+    request.on("error", () => response.destroy())
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -190,6 +261,24 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     get requests() {
       return requests
     },
+    waitForPrompts: (count, timeoutMs = 5_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          if (prompts.length < count) return
+          done()
+          resolve(prompts.slice())
+        }
+        const done = () => {
+          clearTimeout(timer)
+          waiters.delete(check)
+        }
+        const timer = setTimeout(() => {
+          done()
+          reject(new Error(`FakeOpenCode: timed out after ${timeoutMs} ms waiting for ${count} prompt(s); got ${prompts.length}`))
+        }, timeoutMs)
+        waiters.add(check)
+        check()
+      }),
     setLatency: (ms) => {
       latencyMs = ms
     },
@@ -200,7 +289,9 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       failures = { status, left: times }
     },
     close: async () => {
-      for (const set of running.values()) for (const abort of set) abort()
+      if (closed) return
+      closed = true
+      for (const hooks of running.values()) for (const abort of hooks) abort()
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
