@@ -3,7 +3,7 @@
 import { defineConfig } from "rolldown"
 
 export default defineConfig({
-  input: "dist/app.js",
+  input: "dist/app/App.js",
   platform: "node",
   // ws loads these optional native helpers only when installed; they are not.
   external: ["bufferutil", "utf-8-validate"],

@@ -4,9 +4,9 @@
  * Records RSS and, after a forced GC, the live heap: RSS alone also shows memory V8 has not given back.
  */
 import { Effect } from "effect"
-import { decodeFrame } from "../dist/pipeline/decode.js"
-import { makeDedup } from "../dist/pipeline/dedup.js"
-import { route } from "../dist/pipeline/route.js"
+import { decodeFrame } from "../dist/pipeline/Decode.js"
+import { makeDedup } from "../dist/pipeline/Dedup.js"
+import { route } from "../dist/pipeline/Route.js"
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10
 

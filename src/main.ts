@@ -4,8 +4,8 @@
  * for MCP, then start the app. Everything that loads Effect comes after these two guards.
  */
 import module from "node:module"
-import { relaunchOnPinnedNode } from "./boot/pinnedNode.js"
-import { routeConsoleToStderr } from "./boot/stdioGuard.js"
+import { relaunchOnPinnedNode } from "./app/PinnedNode.js"
+import { routeConsoleToStderr } from "./app/StdoutGuard.js"
 
 if (!relaunchOnPinnedNode()) {
   routeConsoleToStderr()

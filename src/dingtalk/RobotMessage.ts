@@ -120,3 +120,7 @@ export const toInbound = (message: RobotMessage, fallbackRobotCode: string, now:
   webhookExpiresAt: message.sessionWebhookExpiredTime ?? now + DEFAULT_WEBHOOK_LIFETIME_MS,
   receivedAt: now,
 })
+
+/** A short human label for the conversation (group title, else the sender), used in OpenCode session titles. */
+export const conversationLabel = (message: InboundMessage): string =>
+  message.conversationTitle ?? (message.senderNick !== "" ? message.senderNick : message.conversationType === "group" ? "group" : "chat")

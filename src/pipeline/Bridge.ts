@@ -4,19 +4,19 @@
  * only when the DingTalk connection is lost for good.
  */
 import { Clock, Context, Effect, Layer, Option, Scope, Stream } from "effect"
-import type { InboundMessage } from "../dingtalk/RobotMessage.js"
-import { BridgeConfig, robotCodeOf } from "../layers/BridgeConfig.js"
-import { BridgeMetrics } from "../layers/BridgeMetrics.js"
-import { Conversations } from "../layers/Conversations.js"
-import { Delivery } from "../layers/Delivery.js"
-import { type ConnectionFatal, DingTalkStream } from "../layers/DingTalkStream.js"
-import { OpenCodeClient } from "../layers/OpenCodeClient.js"
-import { Sessions } from "../layers/Sessions.js"
-import { decodeFrame } from "./decode.js"
-import { makeDedup } from "./dedup.js"
-import { type Command, helpText, route } from "./route.js"
-import { makeTurnScheduler } from "./schedule.js"
-import { type RunningTurns, runTurn } from "./turn.js"
+import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
+import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
+import { BridgeMetrics } from "../core/BridgeMetrics.js"
+import { Conversations } from "../dingtalk/Conversations.js"
+import { Delivery } from "../dingtalk/Delivery.js"
+import { type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
+import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import { Sessions } from "../opencode/Sessions.js"
+import { decodeFrame } from "./Decode.js"
+import { makeDedup } from "./Dedup.js"
+import { type Command, helpText, route } from "./Route.js"
+import { makeTurnScheduler } from "./TurnScheduler.js"
+import { type RunningTurns, runTurn } from "./Turn.js"
 
 /** Texts longer than this are refused instead of being sent to the agent. */
 const MAX_INPUT_BYTES = 64 * 1024
@@ -97,7 +97,7 @@ export class Bridge extends Context.Service<Bridge, {
           }
           case "new":
             // Queued like a message, so it applies after the ones sent before it.
-            return scheduler.submit(conversationId, sessions.startNew(conversationId).pipe(
+            return scheduler.submit(conversationId, sessions.startNew(conversationId, conversationLabel(message)).pipe(
               Effect.flatMap((id) => notify(conversationId, `Started a new OpenCode session (${id}).`)),
               Effect.catch((error) => notify(conversationId, `Could not start a new session: ${error.message}`))
             )).pipe(Effect.asVoid)

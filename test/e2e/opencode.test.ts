@@ -4,7 +4,7 @@
  */
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/testing/DingTalkEmulator.js"
+import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { type FakeModel, startFakeModel } from "../../src/testing/FakeModel.js"
 import { startBridge, testEnv } from "../support/bridge.js"
 import { MAIN } from "../support/mcpProcess.js"

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type Context, Effect } from "effect"
-import { BridgeMetrics } from "../../src/layers/BridgeMetrics.js"
-import { DingTalkEmulatorScoped } from "../../src/testing/DingTalkEmulator.js"
+import { BridgeMetrics } from "../../src/core/BridgeMetrics.js"
+import { DingTalkEmulatorScoped } from "../../src/emulator/DingTalkEmulator.js"
 import { FakeOpenCodeScoped } from "../../src/testing/FakeOpenCode.js"
 import { startBridge, testEnv } from "../support/bridge.js"
 

@@ -2,8 +2,8 @@
  * Runs the real bridge in-process against the DingTalk emulator and a fake (or real) OpenCode.
  */
 import { Effect, Layer, Logger, References, Scope } from "effect"
-import { BridgeConfig } from "../../src/layers/BridgeConfig.js"
-import { BridgeLayer } from "../../src/layers/index.js"
+import { BridgeConfig } from "../../src/core/BridgeConfig.js"
+import { BridgeLayer } from "../../src/app/BridgeLayer.js"
 import { Bridge } from "../../src/pipeline/Bridge.js"
 
 /** Environment for a bridge that talks to local test servers only. */

@@ -1,0 +1,147 @@
+/**
+ * The sandbox's web chat on 127.0.0.1: people type as DingTalk users, the embedded emulator pushes
+ * their messages to the real pipeline, and the robot's replies (as the emulator received them) are
+ * shown with live bridge stats and OpenCode's reachability.
+ */
+import { Console, Effect, Layer } from "effect"
+import http from "node:http"
+import type { AddressInfo } from "node:net"
+import { BridgeMetrics } from "../core/BridgeMetrics.js"
+import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
+import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import type { DingTalkEmulator } from "../emulator/DingTalkEmulator.js"
+import { chatPageHtml } from "./ChatPageHtml.js"
+
+interface Chat {
+  readonly id: string
+  readonly type: "1" | "2"
+  readonly title: string
+}
+
+interface UserMessage {
+  readonly conversationId: string
+  readonly sender: string
+  readonly text: string
+  readonly at: number
+}
+
+const readJson = (request: http.IncomingMessage): Promise<any> =>
+  new Promise((resolve) => {
+    let body = ""
+    request.on("data", (chunk) => (body += chunk))
+    request.on("end", () => {
+      try {
+        resolve(JSON.parse(body))
+      } catch {
+        resolve({})
+      }
+    })
+  })
+
+const listenOn = (server: http.Server, host: string, port: number) =>
+  new Promise<number>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(port, host, () => {
+      server.off("error", reject)
+      resolve((server.address() as AddressInfo).port)
+    })
+  })
+
+/** Serves the chat page for the emulator; prints where on stderr. Falls back to a free port when `port` is taken. */
+export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly host: string; readonly port: number }) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const metrics = yield* BridgeMetrics
+    const stream = yield* DingTalkStream
+    const opencode = yield* OpenCodeClient
+    const chats: Array<Chat> = [
+      { id: "cid-sandbox-1on1", type: "1", title: "Robot" },
+      { id: "cid-sandbox-group", type: "2", title: "Sandbox team" },
+    ]
+    const sent: Array<UserMessage> = []
+    // The emulator stamps replies with performance.now(); the page shows wall-clock times.
+    const wallClock = (at: number) => Date.now() - (performance.now() - at)
+
+    const state = async (conversationId: string | null) => {
+      const [snapshot, connection, reachable] = await Effect.runPromise(Effect.all([metrics.snapshot, stream.status, opencode.reachable]))
+      const messages = conversationId === null ? [] : [
+        ...sent.filter((m) => m.conversationId === conversationId).map((m) => ({ from: "user", sender: m.sender, text: m.text, at: m.at })),
+        ...emulator.repliesFor(conversationId).map((r) => ({ from: "robot", text: r.text, route: r.route, at: wallClock(r.at) })),
+      ].sort((a, b) => a.at - b.at)
+      return {
+        chats,
+        messages,
+        opencode: { reachable, url: opencode.url },
+        stats: {
+          connection: connection.state,
+          queueDepth: snapshot.gauges.queueDepth,
+          inFlight: snapshot.gauges.inFlight,
+          turnP50: snapshot.latency.turn.p50 === undefined ? null : Math.round(snapshot.latency.turn.p50),
+          received: snapshot.counters.received,
+          replies: snapshot.counters.replies,
+          parts: snapshot.counters.replyParts,
+          rateLimitWaitMs: snapshot.counters.rateLimitWaitMs,
+        },
+      }
+    }
+
+    const handle = async (request: http.IncomingMessage, response: http.ServerResponse) => {
+      const url = new URL(request.url ?? "/", "http://localhost")
+      const json = (body: unknown) => {
+        response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" })
+        response.end(JSON.stringify(body))
+      }
+      if (request.method === "GET" && url.pathname === "/") {
+        response.writeHead(200, { "content-type": "text/html; charset=utf-8" })
+        return response.end(chatPageHtml)
+      }
+      if (request.method === "GET" && url.pathname === "/api/state") return json(await state(url.searchParams.get("conversation")))
+      if (request.method === "POST" && url.pathname === "/api/chats") {
+        const { type } = await readJson(request)
+        const n = chats.length + 1
+        const chat: Chat = type === "2" ? { id: `cid-sandbox-group-${n}`, type: "2", title: `Group ${n}` } : { id: `cid-sandbox-${n}`, type: "1", title: `Chat ${n}` }
+        chats.push(chat)
+        return json(chat)
+      }
+      if (request.method === "POST" && url.pathname === "/api/send") {
+        const { conversationId, sender, text } = await readJson(request)
+        const chat = chats.find((c) => c.id === conversationId)
+        if (chat === undefined || typeof text !== "string" || text.trim() === "") {
+          response.writeHead(400, { "content-type": "application/json" })
+          return response.end(JSON.stringify({ error: "unknown chat or empty text" }))
+        }
+        const name = typeof sender === "string" && sender.trim() !== "" ? sender.trim() : "Sandbox user"
+        sent.push({ conversationId, sender: name, text, at: Date.now() })
+        emulator.pushMessage({
+          conversationId, conversationType: chat.type, text, senderNick: name,
+          senderStaffId: `sandbox-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`,
+          ...(chat.type === "2" ? { conversationTitle: chat.title } : {}),
+        })
+        return json({ ok: true })
+      }
+      response.writeHead(404)
+      response.end()
+    }
+
+    const server = yield* Effect.acquireRelease(
+      Effect.sync(() => http.createServer((request, response) => {
+        handle(request, response).catch(() => {
+          if (!response.headersSent) response.writeHead(500)
+          response.end()
+        })
+      })),
+      (server) => Effect.callback<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+    )
+    const port = yield* Effect.promise(() => listenOn(server, options.host, options.port).catch(() => listenOn(server, options.host, 0)))
+    yield* Console.error([
+      "",
+      "  Sandbox mode: DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET are not set, so a local DingTalk emulator",
+      "  plays the robot and the real pipeline answers through it.",
+      `  Chat page:   http://${options.host}:${port}`,
+      `  OpenCode:    ${opencode.url} (start it with "opencode serve --port 4096")`,
+      "  Real robot:  set DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET (see .env.example) and start again.",
+      "",
+    ].join("\n"))
+  }))

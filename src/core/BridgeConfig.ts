@@ -1,0 +1,141 @@
+/**
+ * Every setting of the bridge, read once from the environment (and `.env`) with Effect `Config`.
+ * Each value has a documented env name, a default and validation; secrets are `Redacted`.
+ */
+import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { defaultStateDir } from "./StateDir.js"
+
+const invalid = (message: string) => Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
+
+/** A comma-separated list: "a, b,,c" → ["a","b","c"]. Empty means "not set". */
+const CommaList = (name: string) =>
+  Config.String(name).pipe(
+    Config.withDefault(""),
+    Config.map((raw) => raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0))
+  )
+
+const PositiveInt = (name: string, fallback: number) =>
+  Config.Int(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapEffect((n) =>
+      n > 0 ? Effect.succeed(n) : invalid(`${name} must be a positive integer, got ${n}`)
+    )
+  )
+
+const NonEmptySecret = (name: string) =>
+  Config.Redacted(name).pipe(
+    Config.mapEffect((secret) => Redacted.value(secret).trim() === "" ? invalid(`${name} is empty`) : Effect.succeed(secret))
+  )
+
+const BaseUrl = (name: string, fallback: string) =>
+  Config.URL(name).pipe(Config.withDefault(new URL(fallback)), Config.map((url) => url.href.replace(/\/+$/, "")))
+
+/** `LOG_LEVEL` accepts any capitalisation ("debug", "DEBUG", "Debug"). */
+const LogLevelConfig = Config.String("LOG_LEVEL").pipe(
+  Config.withDefault("Info"),
+  Config.map((raw) => raw.trim().toLowerCase()),
+  Config.mapEffect((raw) => {
+    const levels = { all: "All", trace: "Trace", debug: "Debug", info: "Info", warn: "Warn", warning: "Warn", error: "Error", fatal: "Fatal", none: "None" } as const
+    const level = levels[raw as keyof typeof levels]
+    return level === undefined
+      ? invalid(`LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, none; got "${raw}"`)
+      : Effect.succeed(level)
+  })
+)
+
+/** The DingTalk side: credentials, endpoints, connection policy, allowlist. */
+const dingtalk = Config.all({
+  clientId: Config.NonEmptyString("DINGTALK_CLIENT_ID"),
+  clientSecret: NonEmptySecret("DINGTALK_CLIENT_SECRET"),
+  apiUrl: BaseUrl("DINGTALK_API_URL", "https://api.dingtalk.com"),
+  robotCode: Config.option(Config.NonEmptyString("DINGTALK_ROBOT_CODE")),
+  reconnectBaseMs: PositiveInt("DINGTALK_RECONNECT_BASE_MS", 5_000),
+  reconnectMaxAttempts: PositiveInt("DINGTALK_RECONNECT_MAX_ATTEMPTS", 10),
+  reconnectJitter: Config.Boolean("DINGTALK_RECONNECT_JITTER").pipe(Config.withDefault(true)),
+  healthyAfterMs: PositiveInt("DINGTALK_HEALTHY_AFTER_MS", 60_000),
+  pingIntervalMs: PositiveInt("DINGTALK_PING_INTERVAL_MS", 10_000),
+  deadSocketMs: PositiveInt("DINGTALK_DEAD_SOCKET_MS", 30_000),
+  disconnectDrainMs: PositiveInt("DINGTALK_DISCONNECT_DRAIN_MS", 15_000),
+  allowedUsers: CommaList("DINGTALK_ALLOWED_USERS"),
+  allowedConversations: CommaList("DINGTALK_ALLOWED_CONVERSATIONS"),
+})
+
+/** The OpenCode side. */
+const opencode = Config.all({
+  serverUrl: BaseUrl("OPENCODE_SERVER_URL", "http://127.0.0.1:4096"),
+  username: Config.String("OPENCODE_SERVER_USERNAME").pipe(Config.withDefault("opencode")),
+  password: Config.option(NonEmptySecret("OPENCODE_SERVER_PASSWORD")),
+  turnTimeoutMs: PositiveInt("OPENCODE_TURN_TIMEOUT_MS", 600_000),
+})
+
+/** The message pipeline between the two. */
+const pipeline = Config.all({
+  concurrency: PositiveInt("BRIDGE_CONCURRENCY", 3),
+  backlog: PositiveInt("BRIDGE_BACKLOG", 1_000),
+  dedupCapacity: PositiveInt("BRIDGE_DEDUP_CAPACITY", 1_000),
+  dedupTtlMs: PositiveInt("BRIDGE_DEDUP_TTL_MS", 5 * 60_000),
+  sessionCacheCapacity: PositiveInt("BRIDGE_SESSION_CACHE_CAPACITY", 100),
+  sessionCacheTtlMs: PositiveInt("BRIDGE_SESSION_CACHE_TTL_MS", 30 * 60_000),
+})
+
+/** Reply delivery limits. */
+const delivery = Config.all({
+  maxMessageBytes: PositiveInt("DINGTALK_MAX_MESSAGE_BYTES", 20_000),
+  rateLimit: PositiveInt("DINGTALK_RATE_LIMIT", 20),
+  rateWindowMs: PositiveInt("DINGTALK_RATE_WINDOW_MS", 60_000),
+  rateLimitKey: Config.Literals(["robot", "conversation"], "DINGTALK_RATE_LIMIT_KEY").pipe(Config.withDefault("robot" as const)),
+  throttleRetryMs: PositiveInt("DINGTALK_THROTTLE_RETRY_MS", 5_000),
+  httpMaxSockets: PositiveInt("DINGTALK_HTTP_MAX_SOCKETS", 10),
+  httpKeepAlive: Config.Boolean("DINGTALK_HTTP_KEEP_ALIVE").pipe(Config.withDefault(true)),
+  httpTimeoutMs: PositiveInt("DINGTALK_HTTP_TIMEOUT_MS", 10_000),
+  httpRetries: Config.Int("DINGTALK_HTTP_RETRIES").pipe(Config.withDefault(2)),
+  shutdownGraceMs: PositiveInt("DINGTALK_SHUTDOWN_GRACE_MS", 10_000),
+})
+
+/** This process among others of the same robot. */
+const instance = Config.all({
+  /** One process per client ID owns the DingTalk connection; the others forward their MCP tool calls to it. */
+  singleOwner: Config.Boolean("BRIDGE_SINGLE_OWNER").pipe(Config.withDefault(true)),
+  stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
+})
+
+/** MCP over Streamable HTTP on the owner, when a port is set. */
+const mcpHttp = Config.all({
+  port: Config.option(Config.Port("MCP_HTTP_PORT")),
+  host: Config.String("MCP_HTTP_HOST").pipe(Config.withDefault("127.0.0.1")),
+  token: Config.option(NonEmptySecret("MCP_HTTP_TOKEN")),
+})
+
+/** The sandbox chat page (sandbox mode only). */
+const sandbox = Config.all({
+  port: Config.Port("SANDBOX_PORT").pipe(Config.withDefault(8780)),
+})
+
+/** Logging. */
+const logging = Config.all({
+  level: LogLevelConfig,
+  format: Config.Literals(["pretty", "json"], "LOG_FORMAT").pipe(Config.withDefault("pretty" as const)),
+})
+
+/** The whole configuration, as one value. */
+export const BridgeConfigSchema = Config.all({ dingtalk, opencode, pipeline, delivery, instance, mcpHttp, sandbox, logging })
+
+/** The parsed configuration. */
+export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
+
+/** The robot code used for OpenAPI sends and cache keys: `DINGTALK_ROBOT_CODE`, else the client ID. */
+export const robotCodeOf = (settings: BridgeSettings): string => Option.getOrElse(settings.dingtalk.robotCode, () => settings.dingtalk.clientId)
+
+/** HTTP Basic `Authorization` header for OpenCode, when a password is configured. */
+export const openCodeAuthHeader = (settings: BridgeSettings): Option.Option<string> =>
+  Option.map(settings.opencode.password, (password) =>
+    `Basic ${Buffer.from(`${settings.opencode.username}:${Redacted.value(password)}`).toString("base64")}`)
+
+/** The bridge configuration as a service, so tests and embedders can provide their own. */
+export class BridgeConfig extends Context.Service<BridgeConfig, BridgeSettings>()("dingtalk-mcp-server/BridgeConfig") {
+  /** Reads the configuration from the current `ConfigProvider` (the environment by default). */
+  static readonly layer = Layer.effect(BridgeConfig, BridgeConfigSchema)
+  /** A fixed configuration, e.g. for tests: missing values fall back to their defaults. */
+  static readonly layerFrom = (env: Record<string, string>) =>
+    Layer.effect(BridgeConfig, BridgeConfigSchema.parse(ConfigProvider.fromUnknown(env)))
+}

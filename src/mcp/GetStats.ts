@@ -1,0 +1,55 @@
+/** `dingtalk_get_stats`: is the bridge connected, and what has it done. */
+import { Effect, Schema } from "effect"
+import { BridgeMetrics } from "../core/BridgeMetrics.js"
+import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
+import { asJson, defineTool } from "./Tool.js"
+
+const startedAt = Date.now()
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString())
+
+/** The tool. */
+export const getStats = defineTool({
+  name: "dingtalk_get_stats",
+  description:
+    "Show the DingTalk bridge's health: connection state (connecting, connected, backoff, failed), reconnects, last error, " +
+    "counts of messages received, duplicates, malformed, denied, processed, failed and replies sent, and which process (pid) owns the connection.",
+  input: Schema.Struct({}),
+  run: () =>
+    Effect.gen(function*() {
+      const connection = yield* DingTalkStream.use((stream) => stream.status)
+      const { counters } = yield* BridgeMetrics.use((metrics) => metrics.snapshot)
+      const stats = {
+        connection: {
+          state: connection.state,
+          connectedSince: iso(connection.connectedSince),
+          attempt: connection.attempt,
+          nextRetryAt: iso(connection.nextRetryAt),
+          reconnects: connection.reconnects,
+          openConnections: connection.openConnections,
+          lastError: connection.lastError ?? null,
+        },
+        messages: {
+          received: counters.received,
+          duplicates: counters.duplicates,
+          malformed: counters.malformed,
+          unsupported: counters.unsupported,
+          denied: counters.denied,
+          busy: counters.busy,
+          commands: counters.commands,
+          processed: counters.processed,
+          failed: counters.failed,
+          timedOut: counters.timedOut,
+        },
+        replies: {
+          sent: counters.replies,
+          parts: counters.replyParts,
+          failures: counters.replyFailures,
+          openApiFallbacks: counters.openApiFallbacks,
+          throttleRetries: counters.throttleRetries,
+        },
+        // Tools run in the process that owns the connection (other instances forward to it).
+        owner: { pid: process.pid, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) },
+      }
+      return { text: asJson(stats), structured: stats }
+    }),
+})

@@ -1,0 +1,8 @@
+/** Every MCP tool the server offers. */
+import { getPerformance } from "./GetPerformance.js"
+import { getStats } from "./GetStats.js"
+import { listConversations } from "./ListConversations.js"
+import { sendMessage } from "./SendMessage.js"
+
+/** The tools, in the order clients list them. */
+export const tools = [sendMessage, listConversations, getStats, getPerformance] as const

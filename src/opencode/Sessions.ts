@@ -1,0 +1,74 @@
+/**
+ * Which OpenCode session belongs to which DingTalk conversation. Cached (Effect `Cache`); on a
+ * miss — eviction or a restart — the conversation's existing session is found by its title before a
+ * new one is created, so the agent keeps its context across restarts.
+ */
+import { Cache, Context, Duration, Effect, Exit, Layer, type Option } from "effect"
+import { BridgeConfig } from "../core/BridgeConfig.js"
+import { OpenCodeClient, type OpenCodeRequestFailed, type OpenCodeUnreachable, type SessionInfo } from "./OpenCodeClient.js"
+
+/** The title carries the conversation ID in brackets: how a session is found again after a restart. */
+export const sessionTitle = (label: string, conversationId: string): string => `DingTalk: ${label} [${conversationId}]`
+
+const belongsTo = (conversationId: string) => (session: SessionInfo) => session.title?.endsWith(`[${conversationId}]`) ?? false
+const lastTouched = (session: SessionInfo) => session.time?.updated ?? session.time?.created ?? 0
+
+type SessionError = OpenCodeUnreachable | OpenCodeRequestFailed
+
+/** Conversation → OpenCode session. */
+export class Sessions extends Context.Service<Sessions, {
+  /** The conversation's session: cached, found by title, or created with `label` in its title. */
+  readonly sessionFor: (conversationId: string, label: string) => Effect.Effect<string, SessionError>
+  /** A fresh session for the conversation (`/new`). */
+  readonly startNew: (conversationId: string, label: string) => Effect.Effect<string, SessionError>
+  /** Drop the mapping (the session was deleted in OpenCode). */
+  readonly forget: (conversationId: string) => Effect.Effect<void>
+  /** The cached session, if any, without asking OpenCode. */
+  readonly peek: (conversationId: string) => Effect.Effect<Option.Option<string>>
+}>()("dingtalk-mcp-server/Sessions") {
+  /** Sessions in the configured OpenCode. */
+  static readonly layer = Layer.effect(
+    Sessions,
+    Effect.gen(function*() {
+      const settings = yield* BridgeConfig
+      const opencode = yield* OpenCodeClient
+      // The cache looks sessions up by conversation only; the label of a new one comes from the last caller.
+      const labels = new Map<string, string>()
+
+      const create = Effect.fn("Sessions.create")(function*(conversationId: string) {
+        const label = labels.get(conversationId) ?? "conversation"
+        const session = yield* opencode.createSession(sessionTitle(label, conversationId))
+        yield* Effect.logInfo("Created OpenCode session").pipe(Effect.annotateLogs({ conversationId, sessionId: session.id }))
+        return session.id
+      })
+
+      const findOrCreate = Effect.fn("Sessions.findOrCreate")(function*(conversationId: string) {
+        const existing = (yield* opencode.listSessions).filter(belongsTo(conversationId))
+        if (existing.length === 0) return yield* create(conversationId)
+        const newest = existing.reduce((a, b) => (lastTouched(b) > lastTouched(a) ? b : a))
+        yield* Effect.logInfo("Reusing OpenCode session").pipe(Effect.annotateLogs({ conversationId, sessionId: newest.id }))
+        return newest.id
+      })
+
+      const ttl = Duration.millis(settings.pipeline.sessionCacheTtlMs)
+      // Failures are not cached: the next message asks OpenCode again.
+      const cache = yield* Cache.makeWith(findOrCreate, {
+        capacity: settings.pipeline.sessionCacheCapacity,
+        timeToLive: (exit) => (Exit.isSuccess(exit) ? ttl : Duration.zero),
+      })
+
+      return Sessions.of({
+        sessionFor: (conversationId, label) => Effect.suspend(() => {
+          labels.set(conversationId, label)
+          return Cache.get(cache, conversationId)
+        }),
+        startNew: (conversationId, label) => Effect.suspend(() => {
+          labels.set(conversationId, label)
+          return create(conversationId).pipe(Effect.tap((id) => Cache.set(cache, conversationId, id)))
+        }),
+        forget: (conversationId) => Cache.invalidate(cache, conversationId),
+        peek: (conversationId) => Cache.getSuccess(cache, conversationId),
+      })
+    })
+  )
+}

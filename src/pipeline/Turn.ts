@@ -1,0 +1,74 @@
+/**
+ * Stage 5: one agent turn — the conversation's OpenCode session, the prompt, the answer back through
+ * `Delivery`. Failures become a reply the user can act on; the stream goes on.
+ */
+import { Clock, Effect } from "effect"
+import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
+import { BridgeMetrics } from "../core/BridgeMetrics.js"
+import { Delivery } from "../dingtalk/Delivery.js"
+import { OpenCodeClient, type OpenCodeError } from "../opencode/OpenCodeClient.js"
+import { Sessions } from "../opencode/Sessions.js"
+
+/** Sessions with a turn running, by conversation: `/stop` aborts them. */
+export type RunningTurns = Map<string, string>
+
+/** What the user reads when OpenCode failed. */
+const explain = (error: OpenCodeError): string => {
+  switch (error._tag) {
+    case "OpenCodeUnreachable":
+    case "OpenCodeRequestFailed":
+    case "TurnTimedOut":
+    case "TurnFailed":
+      return error.message
+    case "SessionNotFound":
+      return "The OpenCode session of this chat no longer exists; send your message again to start a new one."
+  }
+}
+
+/** Runs one turn for a message and delivers the answer (or the reason there is none). */
+export const runTurn = (message: InboundMessage, text: string, running: RunningTurns, queuedAt: number) =>
+  Effect.gen(function*() {
+    const sessions = yield* Sessions
+    const opencode = yield* OpenCodeClient
+    const delivery = yield* Delivery
+    const metrics = yield* BridgeMetrics
+    const conversationId = message.conversationId
+    const startedAt = yield* Clock.currentTimeMillis
+    yield* metrics.observe("queueWait", startedAt - queuedAt)
+
+    const ask = Effect.gen(function*() {
+      const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
+      running.set(conversationId, sessionId)
+      const requestAt = yield* Clock.currentTimeMillis
+      const result = yield* opencode.prompt(sessionId, text).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
+      const answeredAt = yield* Clock.currentTimeMillis
+      yield* metrics.observe("turn", answeredAt - requestAt)
+      return { result, beforeRequest: requestAt - startedAt, answeredAt }
+    })
+    // A session deleted in OpenCode is replaced once, transparently.
+    const outcome = yield* ask.pipe(
+      Effect.catchTag("SessionNotFound", () => sessions.forget(conversationId).pipe(Effect.andThen(ask))),
+      Effect.result
+    )
+
+    if (outcome._tag === "Failure") {
+      const error = outcome.failure
+      yield* metrics.increment(error._tag === "TurnTimedOut" ? "timedOut" : "failed")
+      yield* Effect.logWarning("OpenCode turn failed").pipe(Effect.annotateLogs({ error: error.message }))
+      return yield* delivery.send({ conversationId, text: `⚠️ ${explain(error)}`, format: "text" })
+    }
+
+    const { result, beforeRequest, answeredAt } = outcome.success
+    const reply = result._tag === "Aborted"
+      ? { text: "⏹ Stopped.", format: "text" as const }
+      : { text: result.text.trim() === "" ? "(OpenCode finished without a text answer.)" : result.text, format: "markdown" as const }
+    if (result._tag === "Aborted") yield* metrics.increment("aborted")
+    const deliverAt = yield* Clock.currentTimeMillis
+    yield* metrics.observe("overhead", beforeRequest + (deliverAt - answeredAt))
+    const receipt = yield* delivery.send({ conversationId, ...reply })
+    yield* metrics.increment("processed")
+    yield* Effect.logInfo("Answered").pipe(Effect.annotateLogs({ parts: receipt.parts, routes: receipt.routes.join(",") }))
+  }).pipe(
+    Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message }))),
+    Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
+  )
