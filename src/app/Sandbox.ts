@@ -8,8 +8,8 @@ import { BridgeLayer } from "./BridgeLayer.js"
 import { DingTalkEmulatorScoped } from "../emulator/DingTalkEmulator.js"
 import { chatPageLayer } from "./ChatPage.js"
 
-/** Credentials of the emulated robot: fixed, so every sandbox instance agrees on the owner. */
-const SANDBOX_CREDENTIALS = { DINGTALK_CLIENT_ID: "sandbox-robot", DINGTALK_CLIENT_SECRET: "sandbox-secret" }
+/** Credentials of the emulated robot: fixed, so every sandbox instance agrees on the owner; the page is local, so access is open. */
+const SANDBOX_CREDENTIALS = { DINGTALK_CLIENT_ID: "sandbox-robot", DINGTALK_CLIENT_SECRET: "sandbox-secret", DINGTALK_ACCESS: "open" }
 
 /** Sandbox when asked for, or when neither credential is set (only one set is a configuration error). */
 export const sandboxRequested = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): boolean =>

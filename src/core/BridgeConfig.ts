@@ -56,8 +56,19 @@ const dingtalk = Config.all({
   pingIntervalMs: PositiveInt("DINGTALK_PING_INTERVAL_MS", 10_000),
   deadSocketMs: PositiveInt("DINGTALK_DEAD_SOCKET_MS", 30_000),
   disconnectDrainMs: PositiveInt("DINGTALK_DISCONNECT_DRAIN_MS", 15_000),
+})
+
+/** Who may drive the agent from DingTalk. */
+const access = Config.all({
+  /**
+   * `pairing` (default): unknown senders get a one-time code the operator approves; `allowlist`: only the
+   * lists below; `open`: anyone who can message the robot (an explicit opt-out).
+   */
+  mode: Config.Literals(["pairing", "allowlist", "open"], "DINGTALK_ACCESS").pipe(Config.withDefault("pairing" as const)),
   allowedUsers: CommaList("DINGTALK_ALLOWED_USERS"),
   allowedConversations: CommaList("DINGTALK_ALLOWED_CONVERSATIONS"),
+  /** Staff/user IDs who may run privileged chat commands and approve pairings from chat. */
+  admins: CommaList("DINGTALK_ADMINS"),
 })
 
 /** The OpenCode side. */
@@ -118,7 +129,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, opencode, pipeline, delivery, instance, mcpHttp, sandbox, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, instance, mcpHttp, sandbox, logging })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>

@@ -80,6 +80,14 @@ export type OpenCodeError = OpenCodeUnreachable | OpenCodeRequestFailed | Sessio
 /** The outcome of one turn: the assistant's final text, or that it was aborted (`/stop`). */
 export type TurnResult = { readonly _tag: "Answered"; readonly text: string } | { readonly _tag: "Aborted" }
 
+/** One part of a prompt: text, or a file (a `data:` URL or a `file://` path inside OpenCode's project). */
+export type PromptPart =
+  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "file"; readonly mime: string; readonly url: string; readonly filename?: string }
+
+/** A prompt that is only text. */
+export const textPrompt = (text: string): ReadonlyArray<PromptPart> => [{ type: "text", text }]
+
 /** Requests that are not turns should answer fast. */
 const CONTROL_TIMEOUT_MS = 15_000
 
@@ -88,7 +96,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   readonly url: string
   readonly listSessions: Effect.Effect<ReadonlyArray<SessionInfo>, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly createSession: (title: string) => Effect.Effect<SessionInfo, OpenCodeUnreachable | OpenCodeRequestFailed>
-  readonly prompt: (sessionId: string, text: string) => Effect.Effect<TurnResult, OpenCodeError>
+  readonly prompt: (sessionId: string, parts: ReadonlyArray<PromptPart>) => Effect.Effect<TurnResult, OpenCodeError>
   readonly abort: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** True when `GET /session` answers. */
   readonly reachable: Effect.Effect<boolean>
@@ -135,10 +143,10 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       })
 
       const turnTimeout = Duration.millis(settings.opencode.turnTimeoutMs)
-      const prompt = Effect.fn("OpenCodeClient.prompt")(function*(sessionId: string, text: string) {
+      const prompt = Effect.fn("OpenCodeClient.prompt")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>) {
         const operation = "POST /session/:id/message"
         // The turn blocks until OpenCode is done: bounded by the turn timeout, which also aborts it in OpenCode.
-        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/message`, { parts: [{ type: "text", text }] }, 0).pipe(
+        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/message`, { parts }, 0).pipe(
           Effect.timeoutOrElse({
             duration: turnTimeout,
             orElse: () => abort(sessionId).pipe(Effect.ignore, Effect.andThen(Effect.fail(new TurnTimedOut({ sessionId, timeoutMs: settings.opencode.turnTimeoutMs })))),

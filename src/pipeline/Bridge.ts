@@ -40,7 +40,7 @@ export class Bridge extends Context.Service<Bridge, {
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics>()
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
-      const allowlist = { users: settings.dingtalk.allowedUsers, conversations: settings.dingtalk.allowedConversations }
+      const allowlist = { users: settings.access.allowedUsers, conversations: settings.access.allowedConversations }
       if (allowlist.users.length === 0 && allowlist.conversations.length === 0) {
         yield* Effect.logWarning("No allowlist: anyone who can message the robot can drive OpenCode. Set DINGTALK_ALLOWED_USERS or DINGTALK_ALLOWED_CONVERSATIONS.")
       }

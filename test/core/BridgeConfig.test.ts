@@ -26,7 +26,7 @@ describe("configuration", () => {
     Effect.gen(function*() {
       for (const level of ["debug", "DEBUG", "Debug"]) assert.strictEqual((yield* parse({ ...required, LOG_LEVEL: level })).logging.level, "Debug")
       const settings = yield* parse({ ...required, DINGTALK_ALLOWED_USERS: " a, b,,c ", DINGTALK_API_URL: "http://127.0.0.1:9/" })
-      assert.deepStrictEqual(settings.dingtalk.allowedUsers, ["a", "b", "c"])
+      assert.deepStrictEqual(settings.access.allowedUsers, ["a", "b", "c"])
       assert.strictEqual(settings.dingtalk.apiUrl, "http://127.0.0.1:9")
     }))
 
