@@ -10,6 +10,7 @@ import { PersistentBridgeLayer } from "./BridgeLayer.js"
 import * as Logging from "../core/Logging.js"
 import { McpStdio } from "../mcp/McpServer.js"
 import { runAsOwnerOrFollower } from "./Instances.js"
+import { pairCommand, pairRequested } from "./PairCommand.js"
 import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./Sandbox.js"
 
 // A .env in the working directory fills in what the real environment does not set.
@@ -43,7 +44,7 @@ const program = Effect.gen(function*() {
 )
 
 // A shutdown asked for by SIGINT/SIGTERM that completed cleanly is a success, not an error (130).
-NodeRuntime.runMain(program, {
+NodeRuntime.runMain(pairRequested(process.argv) ? pairCommand(process.argv.slice(3)) : program, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0)),
 })

@@ -13,6 +13,7 @@ describe("embedding the bridge in another Effect app", () => {
       DINGTALK_CLIENT_SECRET: emulator.clientSecret,
       DINGTALK_API_URL: emulator.url,
       OPENCODE_SERVER_URL: opencode.url,
+      DINGTALK_ACCESS: "open",
     })
     const program = Bridge.use((bridge) => bridge.run).pipe(
       Effect.provide(BridgeLayer.pipe(Layer.provide(Config))),
