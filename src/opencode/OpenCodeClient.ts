@@ -93,6 +93,7 @@ const CONTROL_TIMEOUT_MS = 15_000
 
 /** The OpenCode server API. */
 export class OpenCodeClient extends Context.Service<OpenCodeClient, {
+  /** The server URL without credentials (for logs and pages). */
   readonly url: string
   readonly listSessions: Effect.Effect<ReadonlyArray<SessionInfo>, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly createSession: (title: string) => Effect.Effect<SessionInfo, OpenCodeUnreachable | OpenCodeRequestFailed>
@@ -107,6 +108,8 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
     Effect.gen(function*() {
       const settings = yield* BridgeConfig
       const url = settings.opencode.serverUrl
+      // What logs and pages show: without a user:password written into OPENCODE_SERVER_URL.
+      const shownUrl = withoutCredentials(url)
       const auth = Option.getOrUndefined(openCodeAuthHeader(settings))
       const headers: Record<string, string> = auth === undefined ? {} : { authorization: auth }
       const agents = yield* scopedAgents({ keepAlive: true })
@@ -114,7 +117,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       /** One call; `timeout` 0 leaves the bound to the caller. */
       const call = (operation: string, method: "GET" | "POST", path: string, body: unknown, timeoutMs: number) =>
         requestJson({ agents, method, url: new URL(`${url}${path}`), headers, body, timeoutMs }).pipe(
-          Effect.mapError((error) => new OpenCodeUnreachable({ url, detail: `${error.detail} (${operation})` }))
+          Effect.mapError((error) => new OpenCodeUnreachable({ url: shownUrl, detail: `${error.detail} (${operation})` }))
         )
 
       const ensureOk = (operation: string, answer: TextAnswer) =>
@@ -165,9 +168,17 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
 
       const reachable = listSessions.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
-      return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable })
+      return OpenCodeClient.of({ url: shownUrl, listSessions, createSession, prompt, abort, reachable })
     })
   )
+}
+
+const withoutCredentials = (url: string): string => {
+  const parsed = new URL(url)
+  if (parsed.username === "" && parsed.password === "") return url
+  parsed.username = ""
+  parsed.password = ""
+  return parsed.href.replace(/\/+$/, "")
 }
 
 const describe = (data: unknown): string => {

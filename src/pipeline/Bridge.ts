@@ -66,25 +66,33 @@ export class Bridge extends Context.Service<Bridge, {
 
       // Refusals, pairing codes and "busy": one per sender per window, on their own small budget.
       const noticeGate = makeNoticeGate()
-      const gatedNotice = (kind: NoticeKind, message: InboundMessage, send: Effect.Effect<void>) =>
+      const gatedNotice = (kind: NoticeKind, message: InboundMessage, send: Effect.Effect<void>, why?: string) =>
         Effect.gen(function*() {
-          if (yield* noticeGate.admit(kind, message.senderKey)) return yield* send
+          if (yield* noticeGate.admit(kind, message.senderKey)) {
+            // Logged once per notice, not once per message: a flood stays one line per sender per window.
+            if (why !== undefined) yield* Effect.logInfo(why).pipe(Effect.annotateLogs({ sender: message.senderKey, conversationId: message.conversationId }))
+            return yield* send
+          }
           yield* metrics.increment("noticesSuppressed")
           yield* Effect.logDebug(`${kind} notice suppressed (one per sender per window, and a small budget)`).pipe(Effect.annotateLogs({ sender: message.senderKey }))
         })
       // To senders who are not let in: their conversation is not remembered, so the reply goes to the message's webhook.
-      const noticeOutside = (message: InboundMessage, text: string) =>
+      const noticeOutside = (message: InboundMessage, text: string, why: string) =>
         gatedNotice("access", message, delivery.replyTo(message, { text, format: "text" }).pipe(
           Effect.catch((error) => Effect.logWarning("Notice not delivered").pipe(Effect.annotateLogs({ conversationId: message.conversationId, error: error.message }))),
           inBackground
-        ))
+        ), why)
 
       const refuse = (message: InboundMessage, decision: Exclude<AccessDecision, { _tag: "Allowed" }>) =>
         Effect.gen(function*() {
           if (decision._tag === "Denied") {
             yield* metrics.increment("denied")
-            yield* Effect.logInfo(`Denied ${message.senderNick || message.senderKey} (${message.senderKey}): ${decision.reason}`)
-            return yield* noticeOutside(message, "Sorry, this robot is not open to you. Ask its operator to give you access.")
+            yield* Effect.logDebug(`Denied: ${decision.reason}`).pipe(Effect.annotateLogs({ sender: message.senderKey }))
+            return yield* noticeOutside(
+              message,
+              "Sorry, this robot is not open to you. Ask its operator to give you access.",
+              `Denied ${message.senderNick || message.senderKey} (${message.senderKey}): ${decision.reason}`
+            )
           }
           yield* metrics.increment("pairingCodes")
           yield* Effect.logDebug(`Awaiting pairing: ${message.senderKey}`)
@@ -92,7 +100,7 @@ export class Bridge extends Context.Service<Bridge, {
           return yield* noticeOutside(message, [
             `This robot answers only people its operator approved. Your pairing code is ${decision.code} (valid for ${minutes} min).`,
             `Send it to the operator; they approve it with: dingtalk-mcp-server pair ${decision.code}`,
-          ].join("\n"))
+          ].join("\n"), `Waiting for pairing: ${message.senderNick || message.senderKey} (${message.senderKey}), code ${decision.code}`)
         })
 
       const approvePairing = (message: InboundMessage, code: string) => {
