@@ -7,7 +7,7 @@ import { Clock, Context, Effect, Layer, Option, Scope, Stream } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
-import { AccessPolicy, type AccessDecision } from "../dingtalk/AccessPolicy.js"
+import { AccessPolicy } from "../dingtalk/AccessPolicy.js"
 import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
@@ -15,7 +15,7 @@ import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
-import { makeNoticeGate, type NoticeKind } from "./NoticeGate.js"
+import { makeAccessReplies } from "./AccessReplies.js"
 import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
@@ -65,56 +65,7 @@ export class Bridge extends Context.Service<Bridge, {
         )
 
       // Refusals, pairing codes and "busy": one per sender per window, on their own small budget.
-      const noticeGate = makeNoticeGate()
-      const gatedNotice = (kind: NoticeKind, message: InboundMessage, send: Effect.Effect<void>, why?: string) =>
-        Effect.gen(function*() {
-          if (yield* noticeGate.admit(kind, message.senderKey)) {
-            // Logged once per notice, not once per message: a flood stays one line per sender per window.
-            if (why !== undefined) yield* Effect.logInfo(why).pipe(Effect.annotateLogs({ sender: message.senderKey, conversationId: message.conversationId }))
-            return yield* send
-          }
-          yield* metrics.increment("noticesSuppressed")
-          yield* Effect.logDebug(`${kind} notice suppressed (one per sender per window, and a small budget)`).pipe(Effect.annotateLogs({ sender: message.senderKey }))
-        })
-      // To senders who are not let in: their conversation is not remembered, so the reply goes to the message's webhook.
-      const noticeOutside = (message: InboundMessage, text: string, why: string) =>
-        gatedNotice("access", message, delivery.replyTo(message, { text, format: "text" }).pipe(
-          Effect.catch((error) => Effect.logWarning("Notice not delivered").pipe(Effect.annotateLogs({ conversationId: message.conversationId, error: error.message }))),
-          inBackground
-        ), why)
-
-      const refuse = (message: InboundMessage, decision: Exclude<AccessDecision, { _tag: "Allowed" }>) =>
-        Effect.gen(function*() {
-          if (decision._tag === "Denied") {
-            yield* metrics.increment("denied")
-            yield* Effect.logDebug(`Denied: ${decision.reason}`).pipe(Effect.annotateLogs({ sender: message.senderKey }))
-            return yield* noticeOutside(
-              message,
-              "Sorry, this robot is not open to you. Ask its operator to give you access.",
-              `Denied ${message.senderNick || message.senderKey} (${message.senderKey}): ${decision.reason}`
-            )
-          }
-          yield* metrics.increment("pairingCodes")
-          yield* Effect.logDebug(`Awaiting pairing: ${message.senderKey}`)
-          const minutes = Math.max(1, Math.round((decision.expiresAt - (yield* Clock.currentTimeMillis)) / 60_000))
-          return yield* noticeOutside(message, [
-            `This robot answers only people its operator approved. Your pairing code is ${decision.code} (valid for ${minutes} min).`,
-            `Send it to the operator; they approve it with: dingtalk-mcp-server pair ${decision.code}`,
-          ].join("\n"), `Waiting for pairing: ${message.senderNick || message.senderKey} (${message.senderKey}), code ${decision.code}`)
-        })
-
-      const approvePairing = (message: InboundMessage, code: string) => {
-        const conversationId = message.conversationId
-        if (code.trim() === "") return notify(conversationId, "Usage: /pair CODE (the code the robot gave the person who wants access).")
-        return access.approve(code, `chat:${message.senderKey}`).pipe(
-          Effect.flatMap((approved) => notify(conversationId, `Approved ${approved.senderNick || approved.senderKey}: their next message will be answered.`)),
-          Effect.catchTags({
-            PairingCodeUnknown: (error) => notify(conversationId, error.message),
-            AccessStoreFailed: (error) =>
-              Effect.logError(error.message).pipe(Effect.andThen(notify(conversationId, "The approval could not be saved; the operator can see details in the logs."))),
-          })
-        )
-      }
+      const replies = makeAccessReplies({ access, delivery, metrics, notify, inBackground })
 
       const statusText = (conversationId: string) =>
         Effect.gen(function*() {
@@ -167,7 +118,7 @@ export class Bridge extends Context.Service<Bridge, {
         Effect.gen(function*() {
           // Before anything is remembered: a sender who is not let in leaves no conversation behind.
           const decision = yield* access.decide(message)
-          if (decision._tag !== "Allowed") return yield* refuse(message, decision)
+          if (decision._tag !== "Allowed") return yield* replies.refuse(message, decision)
           yield* conversations.remember(message)
           yield* Effect.logInfo(`Message from ${message.senderNick || message.senderKey}: ${preview(message)}`).pipe(
             Effect.annotateLogs({ conversationType: message.conversationType, sender: message.senderKey, ...(message.conversationTitle ? { conversationTitle: message.conversationTitle } : {}) })
@@ -175,15 +126,11 @@ export class Bridge extends Context.Service<Bridge, {
           const decided = route(message, MAX_INPUT_BYTES)
           const conversationId = message.conversationId
           const queuedAt = yield* Clock.currentTimeMillis
-          if (needsAdmin(decided, message.conversationType) && !decision.admin) {
-            yield* metrics.increment("denied")
-            yield* Effect.logInfo(`Admin command refused for ${message.senderKey}`)
-            return yield* gatedNotice("access", message, notify(conversationId, "Only the robot's admins (DINGTALK_ADMINS) can do that."))
-          }
+          if (needsAdmin(decided, message.conversationType) && !decision.admin) return yield* replies.adminOnly(message)
           switch (decided._tag) {
             case "Pair":
               yield* metrics.increment("commands")
-              return yield* approvePairing(message, decided.code)
+              return yield* replies.approvePairing(message, decided.code)
             case "Unsupported":
               yield* metrics.increment("unsupported")
               yield* Effect.logInfo(`Unsupported message type ${decided.msgtype}`)
@@ -200,7 +147,7 @@ export class Bridge extends Context.Service<Bridge, {
               const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt).pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")
-                yield* gatedNotice("busy", message, notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`))
+                yield* replies.gated("busy", message, notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`))
               }
             }
           }
