@@ -12,6 +12,7 @@ import { DingTalkHttp } from "../dingtalk/DingTalkHttp.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
@@ -21,7 +22,7 @@ const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerSt
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
 const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
   Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer)),
+    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
     Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, RateLimiterLive)),
     Layer.provideMerge(BridgeMetrics.layer)
   )

@@ -100,6 +100,44 @@ interface TextAnswer {
   readonly text: string
 }
 
+/** Per-prompt choices: model, agent, and our own message ID. */
+export interface PromptOptions {
+  readonly model?: { readonly providerID: string; readonly modelID: string }
+  readonly agent?: string
+  readonly messageID?: string
+}
+
+/** A session's status in `GET /session/status`: `busy`, `retry` (with attempt and message) or `idle`. */
+export const SessionStatusInfo = Schema.Struct({
+  type: Schema.String,
+  attempt: Schema.optional(Schema.Number),
+  message: Schema.optional(Schema.String),
+  next: Schema.optional(Schema.Number),
+})
+/** A session's status. */
+export type SessionStatusInfo = typeof SessionStatusInfo.Type
+
+/** One message of a session's history, with the part fields a turn reads. */
+export const SessionMessage = Schema.Struct({
+  info: Schema.Struct({
+    id: Schema.String,
+    role: Schema.String,
+    parentID: Schema.optional(Schema.String),
+    finish: Schema.optional(Schema.String),
+    error: Schema.optional(Schema.Struct({ name: Schema.optional(Schema.String), data: Schema.optional(Schema.Unknown) })),
+    time: Schema.optional(Schema.Struct({ created: Schema.optional(Schema.Number), completed: Schema.optional(Schema.Number) })),
+  }),
+  parts: Schema.Array(Schema.Struct({
+    id: Schema.optional(Schema.String),
+    type: Schema.String,
+    text: Schema.optional(Schema.String),
+    tool: Schema.optional(Schema.String),
+    state: Schema.optional(Schema.Struct({ status: Schema.String, input: Schema.optional(Schema.Unknown), title: Schema.optional(Schema.String) })),
+  })),
+})
+/** A message with its parts. */
+export type SessionMessage = typeof SessionMessage.Type
+
 /** Requests that are not turns should answer fast. */
 const CONTROL_TIMEOUT_MS = 15_000
 
@@ -115,6 +153,12 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   /** `GET /global/health`: the server's version. */
   readonly health: Effect.Effect<ServerHealth, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly deleteSession: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** Starts a turn without waiting for it (`prompt_async`, 204): follow it on the event stream. */
+  readonly promptAsync: (sessionId: string, parts: ReadonlyArray<PromptPart>, options?: PromptOptions) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed | SessionNotFound>
+  /** Every session that is not idle (`GET /session/status`): absent means idle. */
+  readonly sessionStatus: Effect.Effect<Readonly<Record<string, SessionStatusInfo>>, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** A session's messages, oldest first (`GET /session/:id/message`). */
+  readonly messages: (sessionId: string) => Effect.Effect<ReadonlyArray<SessionMessage>, OpenCodeUnreachable | OpenCodeRequestFailed | SessionNotFound>
 }>()("dingtalk-mcp-server/OpenCodeClient") {
   /** The client, on its own keep-alive HTTP agents. */
   static readonly layer = Layer.effect(
@@ -195,7 +239,27 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
         yield* call("DELETE /session/:id", "DELETE", `/session/${encodeURIComponent(sessionId)}`, undefined, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("DELETE /session/:id", a)))
       })
 
-      return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable, health, deleteSession })
+      const promptAsync = Effect.fn("OpenCodeClient.promptAsync")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>, options: PromptOptions = {}) {
+        const operation = "POST /session/:id/prompt_async"
+        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/prompt_async`, { parts, ...options }, CONTROL_TIMEOUT_MS)
+        if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
+        yield* ensureOk(operation, answer)
+      })
+
+      const sessionStatus = call("GET /session/status", "GET", "/session/status", undefined, CONTROL_TIMEOUT_MS).pipe(
+        Effect.flatMap((answer) => ensureOk("GET /session/status", answer)),
+        Effect.flatMap(readJson("GET /session/status", Schema.Record(Schema.String, SessionStatusInfo))),
+        Effect.withSpan("OpenCodeClient.sessionStatus")
+      )
+
+      const messages = Effect.fn("OpenCodeClient.messages")(function*(sessionId: string) {
+        const operation = "GET /session/:id/message"
+        const answer = yield* call(operation, "GET", `/session/${encodeURIComponent(sessionId)}/message`, undefined, CONTROL_TIMEOUT_MS)
+        if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
+        return yield* ensureOk(operation, answer).pipe(Effect.flatMap(readJson(operation, Schema.Array(SessionMessage))))
+      })
+
+      return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable, health, deleteSession, promptAsync, sessionStatus, messages })
     })
   )
 }
