@@ -16,6 +16,11 @@ export const SessionInfo = Schema.Struct({
 /** An OpenCode session. */
 export type SessionInfo = typeof SessionInfo.Type
 
+/** `GET /global/health`. */
+export const ServerHealth = Schema.Struct({ healthy: Schema.Boolean, version: Schema.optional(Schema.String) })
+/** The server's health and version. */
+export type ServerHealth = typeof ServerHealth.Type
+
 const Part = Schema.Struct({ type: Schema.String, text: Schema.optional(Schema.String) })
 const TurnAnswer = Schema.Struct({
   info: Schema.Struct({
@@ -137,12 +142,18 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   readonly abort: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** True when `GET /session` answers. */
   readonly reachable: Effect.Effect<boolean>
+<<<<<<< HEAD
   /** `GET /config/providers`: providers and models with their input capabilities. */
   readonly configProviders: Effect.Effect<ConfigProviders, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** `GET /config`: the configured default model. */
   readonly config: Effect.Effect<OpenCodeConfig, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** `GET /path`: OpenCode's working directory. */
   readonly paths: Effect.Effect<OpenCodePaths, OpenCodeUnreachable | OpenCodeRequestFailed>
+=======
+  /** `GET /global/health`: the server's version. */
+  readonly health: Effect.Effect<ServerHealth, OpenCodeUnreachable | OpenCodeRequestFailed>
+  readonly deleteSession: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
+>>>>>>> main
 }>()("dingtalk-mcp-server/OpenCodeClient") {
   /** The client, on its own keep-alive HTTP agents. */
   static readonly layer = Layer.effect(
@@ -155,7 +166,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       const agents = yield* scopedAgents({ keepAlive: true })
 
       /** One call; `timeout` 0 leaves the bound to the caller. */
-      const call = (operation: string, method: "GET" | "POST", path: string, body: unknown, timeoutMs: number) =>
+      const call = (operation: string, method: "GET" | "POST" | "DELETE", path: string, body: unknown, timeoutMs: number) =>
         requestJson({ agents, method, url: new URL(`${url}${path}`), headers, body, timeoutMs }).pipe(
           Effect.mapError((error) => new OpenCodeUnreachable({ url, detail: `${error.detail} (${operation})` }))
         )
@@ -208,6 +219,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
 
       const reachable = listSessions.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
+<<<<<<< HEAD
       const getJson = <S extends Schema.Top>(path: string, schema: S) => {
         const operation = `GET ${path}`
         return call(operation, "GET", path, undefined, CONTROL_TIMEOUT_MS).pipe(
@@ -220,6 +232,19 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       const paths = getJson("/path", OpenCodePaths).pipe(Effect.withSpan("OpenCodeClient.paths"))
 
       return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable, configProviders, config, paths })
+=======
+      const health = call("GET /global/health", "GET", "/global/health", undefined, CONTROL_TIMEOUT_MS).pipe(
+        Effect.flatMap((answer) => ensureOk("GET /global/health", answer)),
+        Effect.flatMap(readJson("GET /global/health", ServerHealth)),
+        Effect.withSpan("OpenCodeClient.health")
+      )
+
+      const deleteSession = Effect.fn("OpenCodeClient.deleteSession")(function*(sessionId: string) {
+        yield* call("DELETE /session/:id", "DELETE", `/session/${encodeURIComponent(sessionId)}`, undefined, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("DELETE /session/:id", a)))
+      })
+
+      return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable, health, deleteSession })
+>>>>>>> main
     })
   )
 }

@@ -251,6 +251,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       const directory = options.directory ?? process.cwd()
       return json(response, 200, { home: directory, state: directory, config: directory, worktree: directory, directory })
     }
+    if (path === "/global/health" && request.method === "GET") return json(response, 200, { healthy: true, version: "fake" })
     const match = /^\/session\/([^/]+)(?:\/(message|abort))?$/.exec(path)
     if (match !== null) {
       const id = decodeURIComponent(match[1]!)
@@ -269,6 +270,11 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
         return void turn(session, text, response)
       }
       if (match[2] === undefined && request.method === "GET") return json(response, 200, session)
+      if (match[2] === undefined && request.method === "DELETE") {
+        sessions.splice(sessions.indexOf(session), 1)
+        history.delete(session.id)
+        return json(response, 200, true)
+      }
     }
     json(response, 404, { name: "NotFoundError", data: { message: path } })
   }
