@@ -142,18 +142,15 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   readonly abort: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** True when `GET /session` answers. */
   readonly reachable: Effect.Effect<boolean>
-<<<<<<< HEAD
   /** `GET /config/providers`: providers and models with their input capabilities. */
   readonly configProviders: Effect.Effect<ConfigProviders, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** `GET /config`: the configured default model. */
   readonly config: Effect.Effect<OpenCodeConfig, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** `GET /path`: OpenCode's working directory. */
   readonly paths: Effect.Effect<OpenCodePaths, OpenCodeUnreachable | OpenCodeRequestFailed>
-=======
   /** `GET /global/health`: the server's version. */
   readonly health: Effect.Effect<ServerHealth, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly deleteSession: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
->>>>>>> main
 }>()("dingtalk-mcp-server/OpenCodeClient") {
   /** The client, on its own keep-alive HTTP agents. */
   static readonly layer = Layer.effect(
@@ -219,7 +216,6 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
 
       const reachable = listSessions.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
-<<<<<<< HEAD
       const getJson = <S extends Schema.Top>(path: string, schema: S) => {
         const operation = `GET ${path}`
         return call(operation, "GET", path, undefined, CONTROL_TIMEOUT_MS).pipe(
@@ -231,8 +227,6 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       const config = getJson("/config", OpenCodeConfig).pipe(Effect.withSpan("OpenCodeClient.config"))
       const paths = getJson("/path", OpenCodePaths).pipe(Effect.withSpan("OpenCodeClient.paths"))
 
-      return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable, configProviders, config, paths })
-=======
       const health = call("GET /global/health", "GET", "/global/health", undefined, CONTROL_TIMEOUT_MS).pipe(
         Effect.flatMap((answer) => ensureOk("GET /global/health", answer)),
         Effect.flatMap(readJson("GET /global/health", ServerHealth)),
@@ -243,8 +237,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
         yield* call("DELETE /session/:id", "DELETE", `/session/${encodeURIComponent(sessionId)}`, undefined, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("DELETE /session/:id", a)))
       })
 
-      return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable, health, deleteSession })
->>>>>>> main
+      return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable, health, deleteSession, configProviders, config, paths })
     })
   )
 }
