@@ -91,6 +91,43 @@ export type PromptPart =
   | { readonly type: "text"; readonly text: string }
   | { readonly type: "file"; readonly mime: string; readonly url: string; readonly filename?: string }
 
+/** One model in `GET /config/providers`: what it accepts as input. */
+export const ProviderModel = Schema.Struct({
+  id: Schema.String,
+  providerID: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String),
+  capabilities: Schema.optional(Schema.Struct({
+    attachment: Schema.optional(Schema.Boolean),
+    toolcall: Schema.optional(Schema.Boolean),
+    input: Schema.optional(Schema.Struct({
+      text: Schema.optional(Schema.Boolean),
+      image: Schema.optional(Schema.Boolean),
+      pdf: Schema.optional(Schema.Boolean),
+      audio: Schema.optional(Schema.Boolean),
+      video: Schema.optional(Schema.Boolean),
+    })),
+  })),
+})
+/** A model as `GET /config/providers` lists it (fields the bridge uses). */
+export type ProviderModel = typeof ProviderModel.Type
+
+/** `GET /config/providers`: the configured providers and their models (never `GET /provider`: megabytes). */
+export const ConfigProviders = Schema.Struct({
+  providers: Schema.Array(Schema.Struct({ id: Schema.String, name: Schema.optional(Schema.String), models: Schema.Record(Schema.String, ProviderModel) })),
+})
+/** The providers answer. */
+export type ConfigProviders = typeof ConfigProviders.Type
+
+/** `GET /config`, the fields the bridge reads: the configured default model as "provider/model". */
+export const OpenCodeConfig = Schema.Struct({ model: Schema.optional(Schema.String) })
+/** The config answer. */
+export type OpenCodeConfig = typeof OpenCodeConfig.Type
+
+/** `GET /path`: `directory` is the working directory of `opencode serve` (its project). */
+export const OpenCodePaths = Schema.Struct({ directory: Schema.String, worktree: Schema.optional(Schema.String) })
+/** The paths answer. */
+export type OpenCodePaths = typeof OpenCodePaths.Type
+
 /** A prompt that is only text. */
 export const textPrompt = (text: string): ReadonlyArray<PromptPart> => [{ type: "text", text }]
 
@@ -150,6 +187,12 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   readonly abort: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** True when `GET /session` answers. */
   readonly reachable: Effect.Effect<boolean>
+  /** `GET /config/providers`: providers and models with their input capabilities. */
+  readonly configProviders: Effect.Effect<ConfigProviders, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** `GET /config`: the configured default model. */
+  readonly config: Effect.Effect<OpenCodeConfig, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** `GET /path`: OpenCode's working directory. */
+  readonly paths: Effect.Effect<OpenCodePaths, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** `GET /global/health`: the server's version. */
   readonly health: Effect.Effect<ServerHealth, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly deleteSession: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
@@ -229,6 +272,17 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
 
       const reachable = listSessions.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
+      const getJson = <S extends Schema.Top>(path: string, schema: S) => {
+        const operation = `GET ${path}`
+        return call(operation, "GET", path, undefined, CONTROL_TIMEOUT_MS).pipe(
+          Effect.flatMap((answer) => ensureOk(operation, answer)),
+          Effect.flatMap(readJson(operation, schema))
+        )
+      }
+      const configProviders = getJson("/config/providers", ConfigProviders).pipe(Effect.withSpan("OpenCodeClient.configProviders"))
+      const config = getJson("/config", OpenCodeConfig).pipe(Effect.withSpan("OpenCodeClient.config"))
+      const paths = getJson("/path", OpenCodePaths).pipe(Effect.withSpan("OpenCodeClient.paths"))
+
       const health = call("GET /global/health", "GET", "/global/health", undefined, CONTROL_TIMEOUT_MS).pipe(
         Effect.flatMap((answer) => ensureOk("GET /global/health", answer)),
         Effect.flatMap(readJson("GET /global/health", ServerHealth)),
@@ -259,7 +313,22 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
         return yield* ensureOk(operation, answer).pipe(Effect.flatMap(readJson(operation, Schema.Array(SessionMessage))))
       })
 
-      return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable, health, deleteSession, promptAsync, sessionStatus, messages })
+      return OpenCodeClient.of({
+        url,
+        listSessions,
+        createSession,
+        prompt,
+        abort,
+        reachable,
+        health,
+        deleteSession,
+        promptAsync,
+        sessionStatus,
+        messages,
+        configProviders,
+        config,
+        paths,
+      })
     })
   )
 }
