@@ -110,12 +110,22 @@ const instance = Config.all({
   stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
 })
 
+/** Loopback names and addresses: only these may serve MCP over HTTP without a token. */
+export const isLoopbackHost = (host: string): boolean => /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i.test(host.trim())
+
 /** MCP over Streamable HTTP on the owner, when a port is set. */
 const mcpHttp = Config.all({
   port: Config.option(Config.Port("MCP_HTTP_PORT")),
   host: Config.String("MCP_HTTP_HOST").pipe(Config.withDefault("127.0.0.1")),
   token: Config.option(NonEmptySecret("MCP_HTTP_TOKEN")),
-})
+}).pipe(
+  // The tools drive the robot: serving them beyond this machine without a token would hand it to the network.
+  Config.mapEffect((settings) =>
+    Option.isSome(settings.port) && Option.isNone(settings.token) && !isLoopbackHost(settings.host)
+      ? invalid(`MCP_HTTP_HOST=${settings.host} is not a loopback address, so MCP_HTTP_TOKEN must be set (or bind MCP_HTTP_HOST to 127.0.0.1).`)
+      : Effect.succeed(settings)
+  )
+)
 
 /** The sandbox chat page (sandbox mode only). */
 const sandbox = Config.all({
