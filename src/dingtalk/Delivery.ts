@@ -4,7 +4,7 @@
  * drop), through the conversation's `sessionWebhook` or — once it has expired — the robot OpenAPI.
  * Parts of one reply go out in order; a throttled part is retried, never lost or duplicated.
  */
-import { Clock, Context, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Schedule, Schema, Semaphore } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Result, Schedule, Schema, Semaphore } from "effect"
 import { RateLimiter } from "effect/persistence"
 import { renderPart, splitMessage } from "./Chunk.js"
 import {
@@ -15,6 +15,7 @@ import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { type Conversation, Conversations } from "./Conversations.js"
 import { DingTalkHttp } from "./DingTalkHttp.js"
+import { checkWebhook, describeUrl } from "./OutboundPolicy.js"
 
 /** What to send where. */
 export interface SendRequest {
@@ -143,6 +144,14 @@ export class Delivery extends Context.Service<Delivery, {
           })
         )
 
+      // A frame or state entry naming another host is never contacted: the reply goes through the OpenAPI instead.
+      const webhookAllowed = (conversation: Conversation) => {
+        const checked = checkWebhook(conversation.webhook, settings.dingtalk.apiUrl)
+        return Result.isSuccess(checked) ? Effect.succeed(true) : Effect.logWarning(
+          `Refused to send to the sessionWebhook ${describeUrl(conversation.webhook)}: ${checked.failure}; replying through the robot OpenAPI`
+        ).pipe(Effect.as(false))
+      }
+
       const openApiTarget = (conversation: Conversation, fail: (detail: string) => DeliveryFailed): Effect.Effect<OpenApiTarget, DeliveryFailed> =>
         conversation.type === "group"
           ? Effect.succeed<OpenApiTarget>({ _tag: "Group", openConversationId: conversation.id })
@@ -192,7 +201,7 @@ export class Delivery extends Context.Service<Delivery, {
           const title = request.title ?? titleFrom(request.text)
           const routes: Array<ReplyRoute> = []
           const id = nextId++
-          let route: ReplyRoute = startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS ? "webhook" : "openapi"
+          let route: ReplyRoute = startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS && (yield* webhookAllowed(conversation)) ? "webhook" : "openapi"
           let remaining = request.text
           let sent = 0
           yield* Effect.addFinalizer(() => Effect.sync(() => pending.delete(id)))
