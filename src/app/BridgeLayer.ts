@@ -3,7 +3,6 @@
  * caller provides (the CLI from the environment, an embedding app or a test from its own layers).
  */
 import { Effect, Layer } from "effect"
-import { RateLimiter } from "effect/persistence"
 import { Bridge } from "../pipeline/Bridge.js"
 import { AccessToken } from "../dingtalk/AccessToken.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
@@ -11,18 +10,17 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { DingTalkHttp } from "../dingtalk/DingTalkHttp.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { Delivery } from "../dingtalk/Delivery.js"
+import { SendLimiter } from "../dingtalk/SendLimiter.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
 
-const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
-
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
 const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
   Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer)),
-    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, RateLimiterLive)),
+    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, SendLimiter.layer)),
     Layer.provideMerge(BridgeMetrics.layer)
   )
 
