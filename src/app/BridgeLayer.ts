@@ -3,7 +3,6 @@
  * caller provides (the CLI from the environment, an embedding app or a test from its own layers).
  */
 import { Effect, Layer } from "effect"
-import { RateLimiter } from "effect/persistence"
 import { Bridge } from "../pipeline/Bridge.js"
 import { AccessToken } from "../dingtalk/AccessToken.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
@@ -11,6 +10,7 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { DingTalkHttp } from "../dingtalk/DingTalkHttp.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { Delivery } from "../dingtalk/Delivery.js"
+import { SendLimiter } from "../dingtalk/SendLimiter.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { statePathFor } from "../core/StateDir.js"
@@ -18,13 +18,11 @@ import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
 
-const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
-
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
 const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
   Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
-    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, RateLimiterLive)),
+    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, SendLimiter.layer)),
     Layer.provideMerge(BridgeMetrics.layer)
   )
 
