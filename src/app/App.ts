@@ -42,6 +42,7 @@ const serve = (sandbox: boolean) => Effect.gen(function*() {
     ConfigError: (error) => fail(configErrorReport(error), 2),
     CredentialsRejected: (error) => fail(error.message, 2),
     ReconnectExhausted: (error) => fail(error.message, 1),
+    StateDirUnusable: (error) => fail(error.message, 1),
   })
 )
 

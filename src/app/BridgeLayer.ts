@@ -19,7 +19,7 @@ import { Sessions } from "../opencode/Sessions.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
 
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
-const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
+const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>) =>
   Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
     Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, SendLimiter.layer)),
@@ -35,6 +35,8 @@ export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
 /** The same, with the conversations kept under `BRIDGE_STATE_DIR` so they survive a restart: what the CLI runs. */
 export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
   Effect.succeed(Bridge.layer.pipe(Layer.provideMerge(makeServicesLayer(
-    Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"))
+    Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
+      legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
+    })
   ))))
 ))
