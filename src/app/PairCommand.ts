@@ -10,9 +10,6 @@ import { configErrorReport } from "../core/ConfigErrorReport.js"
 import { accessFileFor, approveIn, PairingCodeUnknown } from "../dingtalk/AccessPolicy.js"
 import { type AccessStoreFailed, type ApprovedSender, fileAccessStore } from "../dingtalk/AccessStore.js"
 
-/** True when the command line asks for `pair`. */
-export const pairRequested = (argv: ReadonlyArray<string>): boolean => argv[2] === "pair"
-
 /** Every robot's pairing file in the state dir (when no client ID says which). */
 const allAccessFiles = (stateDir: string): ReadonlyArray<string> => {
   try {
@@ -23,9 +20,8 @@ const allAccessFiles = (stateDir: string): ReadonlyArray<string> => {
 }
 
 /** Runs `pair CODE`: one line on stdout and exit 0, or one line on stderr and exit 1 (2 for usage/config). */
-export const pairCommand = (args: ReadonlyArray<string>): Effect.Effect<void> =>
+export const pairCommand = (code: string): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const code = args.join("")
     if (code.trim() === "") return yield* finish("Usage: dingtalk-mcp-server pair CODE   (the code the robot sent the person asking for access)", 2)
     const config = yield* PairCommandConfig
     const files = Option.match(config.clientId, {
