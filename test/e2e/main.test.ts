@@ -71,7 +71,7 @@ describe("dist/main.js as OpenCode runs it", () => {
     expect(onlyJsonRpc(server.stdoutLines)).toBe(true)
   })
 
-  it("bridges a DingTalk message to OpenCode and back, and serves the four tools over clean stdio", async () => {
+  it("bridges a DingTalk message to OpenCode and back, and serves the five tools over clean stdio", async () => {
     const emulator: DingTalkEmulator = track(await startDingTalkEmulator())
     const opencode: FakeOpenCode = track(await startFakeOpenCode())
     const server: McpProcess = track(spawnMain({
