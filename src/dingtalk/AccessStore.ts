@@ -75,8 +75,8 @@ export const memoryAccessStore = (): AccessStore => {
 
 /** A pairing file larger than this is not a pairing file. */
 const MAX_FILE_BYTES = 4 * 1024 * 1024
-/** A lock older than this was left by a process that died while holding it. */
-const STALE_LOCK_MS = 10_000
+/** A lock older than this was left by a process that died while holding it (it is held for milliseconds). */
+const STALE_LOCK_MS = 3_000
 
 const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(AccessState))
 
@@ -142,7 +142,7 @@ export const fileAccessStore = (file: string): AccessStore => {
       },
       catch: fail,
     })
-  }).pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 150 }))
+  }).pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }))
 
   const releaseLock = Effect.sync(() => {
     try {

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, References } from "effect"
 import { TestClock } from "effect/testing"
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { BridgeConfig } from "../../src/core/BridgeConfig.js"
@@ -120,5 +120,19 @@ describe("AccessPolicy", () => {
       const pairing = yield* decide(message("li")).pipe(Effect.provide(policyLayer({}, AccessPolicy.layerPersisted(file))))
       assert.strictEqual(pairing._tag, "Pairing")
       assert.deepStrictEqual(readdirSync(stateDir).sort(), ["robot.access.json", "robot.access.json.corrupt"])
+    }))
+})
+
+describe("AccessStore file", () => {
+  it.live("a lock left by a dead process is taken over once stale", () =>
+    Effect.gen(function*() {
+      const stateDir = mkdtempSync(path.join(tmpdir(), "access-"))
+      const file = accessFileFor(stateDir, "robot")
+      writeFileSync(`${file}.lock`, "")
+      const old = new Date(Date.now() - 60_000)
+      utimesSync(`${file}.lock`, old, old)
+      const pairing = yield* decide(message("li")).pipe(Effect.provide(policyLayer({}, AccessPolicy.layerPersisted(file))))
+      assert.strictEqual(pairing._tag, "Pairing")
+      assert.deepStrictEqual(readdirSync(stateDir).sort(), ["robot.access.json"])
     }))
 })
