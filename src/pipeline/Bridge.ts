@@ -65,7 +65,7 @@ export class Bridge extends Context.Service<Bridge, {
         )
 
       // Refusals, pairing codes and "busy": one per sender per window, on their own small budget.
-      const replies = makeAccessReplies({ access, delivery, metrics, notify, inBackground })
+      const replies = yield* makeAccessReplies({ access, delivery, metrics, notify, inBackground })
 
       const statusText = (conversationId: string) =>
         Effect.gen(function*() {
