@@ -6,7 +6,7 @@
  */
 import { Clock, Effect, Schedule, type Scope } from "effect"
 import type { BridgeMetrics } from "../core/BridgeMetrics.js"
-import type { AccessDecision, AccessPolicy } from "../dingtalk/AccessPolicy.js"
+import { type AccessDecision, type AccessPolicy, PAIRING_CODE_TTL_MS } from "../dingtalk/AccessPolicy.js"
 import type { Delivery } from "../dingtalk/Delivery.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { makeNoticeGate, type NoticeKind } from "./NoticeGate.js"
@@ -29,7 +29,13 @@ export const makeAccessReplies = Effect.fnUntraced(function*(deps: {
   const waiting = new Map<string, InboundMessage>()
 
   const tellApproved = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
     for (const [senderKey, message] of waiting) {
+      // Their code has expired: a new message would get a new one (and wait again).
+      if (now - message.receivedAt > PAIRING_CODE_TTL_MS) {
+        waiting.delete(senderKey)
+        continue
+      }
       if (!(yield* access.isApproved(senderKey))) continue
       waiting.delete(senderKey)
       yield* delivery.replyTo(message, { text: "You are approved: send your message again and I will answer it.", format: "text" }).pipe(
