@@ -40,6 +40,8 @@ const program = Effect.gen(function*() {
     ConfigError: (error) => fail(configErrorReport(error), 2),
     CredentialsRejected: (error) => fail(error.message, 2),
     ReconnectExhausted: (error) => fail(error.message, 1),
+    StateDirUnusable: (error) => fail(error.message, 2),
+    ControlSocketFailed: (error) => fail(error.message, 2),
   })
 )
 
