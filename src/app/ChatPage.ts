@@ -44,6 +44,8 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
     const metrics = yield* BridgeMetrics
     const stream = yield* DingTalkStream
     const opencode = yield* OpenCodeClient
+    // Page requests run in the application's runtime: its logger, log level, tracer and metrics.
+    const run = Effect.runPromiseWith(yield* Effect.context<never>())
     const chats: Array<Chat> = [
       { id: "cid-sandbox-1on1", type: "1", title: "Robot" },
       { id: "cid-sandbox-group", type: "2", title: "Sandbox team" },
@@ -53,7 +55,7 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
     const wallClock = (at: number) => Date.now() - (performance.now() - at)
 
     const state = async (conversationId: string | null) => {
-      const [snapshot, connection, reachable] = await Effect.runPromise(Effect.all([metrics.snapshot, stream.status, opencode.reachable]))
+      const [snapshot, connection, reachable] = await run(Effect.all([metrics.snapshot, stream.status, opencode.reachable]))
       const messages = conversationId === null ? [] : [
         ...sent.filter((m) => m.conversationId === conversationId).map((m) => ({ from: "user", sender: m.sender, text: m.text, at: m.at })),
         ...emulator.repliesFor(conversationId).map((r) => ({ from: "robot", text: r.text, route: r.route, at: wallClock(r.at) })),

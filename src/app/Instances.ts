@@ -4,7 +4,7 @@
  * The access policy follows the robot, not the process: an instance whose policy differs from the
  * owner's never takes over; it keeps answering its tool calls with the reason.
  */
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { ConnectionFatal } from "../dingtalk/DingTalkStream.js"
 import { accessPolicyFingerprint, BridgeConfig, describeAccessPolicy } from "../core/BridgeConfig.js"
 import { prepareStateDir, type StateDirUnusable } from "../core/StateDir.js"
@@ -30,7 +30,8 @@ export const runAsOwnerOrFollower = <E, R>(
 
     const own = (onOwned: (dispatch: ToolDispatch) => Effect.Effect<void>) =>
       Effect.scoped(Effect.gen(function*() {
-        const context = yield* Layer.build(bridgeLayer)
+        // The app's own context (logger, log level, tracer) with the bridge's services on top, for tool and HTTP calls.
+        const context = Context.merge(yield* Effect.context<R | BridgeConfig>(), yield* Layer.build(bridgeLayer))
         const dispatch = localDispatch(context)
         yield* serveMcpHttp(dispatch).pipe(Effect.provideService(BridgeConfig, settings), Effect.provideContext(context))
         yield* onOwned(dispatch)

@@ -78,6 +78,8 @@ const opencode = Config.all({
   username: Config.String("OPENCODE_SERVER_USERNAME").pipe(Config.withDefault("opencode")),
   password: Config.option(NonEmptySecret("OPENCODE_SERVER_PASSWORD")),
   turnTimeoutMs: PositiveInt("OPENCODE_TURN_TIMEOUT_MS", 600_000),
+  /** The event stream is reopened after this much silence (OpenCode sends a heartbeat about every 10 s). */
+  eventSilenceMs: PositiveInt("OPENCODE_EVENT_SILENCE_MS", 30_000),
 })
 
 /** The message pipeline between the two. */

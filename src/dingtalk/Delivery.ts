@@ -1,11 +1,11 @@
 /**
  * The one way replies reach DingTalk, used by the pipeline and by `dingtalk_send_message`:
- * split to DingTalk's byte limit (code fences kept intact), rate-limited per robot (delay, never
- * drop), through the conversation's `sessionWebhook` or — once it has expired — the robot OpenAPI.
+ * split to DingTalk's byte limit (code fences kept intact), rate-limited per robot in a sliding window
+ * (delay, never drop; see SendLimiter), through the conversation's `sessionWebhook` or — once it has
+ * expired — the robot OpenAPI.
  * Parts of one reply go out in order; a throttled part is retried, never lost or duplicated.
  */
 import { Clock, Context, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Result, Schedule, Schema, Semaphore } from "effect"
-import { RateLimiter } from "effect/persistence"
 import { renderPart, splitMessage } from "./Chunk.js"
 import {
   bodyBytes, ErrCode, openApiBody, openApiPath, type OpenApiTarget, type ReplyFormat, type ReplyRoute, titleFrom, webhookBody,
@@ -16,6 +16,7 @@ import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { type Conversation, Conversations } from "./Conversations.js"
 import { DingTalkHttp } from "./DingTalkHttp.js"
 import { checkWebhook, describeUrl } from "./OutboundPolicy.js"
+import { SendLimiter } from "./SendLimiter.js"
 
 /** What to send where. */
 export interface SendRequest {
@@ -86,7 +87,7 @@ export class Delivery extends Context.Service<Delivery, {
       const tokens = yield* AccessToken
       const conversations = yield* Conversations
       const metrics = yield* BridgeMetrics
-      const withLimiter = yield* RateLimiter.makeWithRateLimiter
+      const limiter = yield* SendLimiter
       const limits = settings.delivery
       const robotCode = robotCodeOf(settings)
       const pending = new Map<number, { readonly conversationId: string; partsLeft: number }>()
@@ -120,8 +121,8 @@ export class Delivery extends Context.Service<Delivery, {
             // Below 10 ms it is scheduling noise, not the limiter holding a reply back.
             if (waited >= 10) yield* metrics.increment("rateLimitWaitMs", waited)
             return yield* effect
-          }).pipe(withLimiter({ key, limit: limits.rateLimit, window: Duration.millis(limits.rateWindowMs), onExceeded: "delay", algorithm: "fixed-window" }))
-        }).pipe(Effect.catchTag("RateLimiterError", (error) => Effect.die(error)))
+          }).pipe(limiter.withPermit(key))
+        })
 
       const throttleRetry = Schedule.exponential(Duration.millis(limits.throttleRetryMs), 2).pipe(
         Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.minutes(1)))),

@@ -79,7 +79,8 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
     const { host, port, token } = settings.mcpHttp
     if (Option.isNone(port)) return Option.none<number>()
     const expectedAuth = Option.map(token, (t) => `Bearer ${Redacted.value(t)}`)
-    const run = <A>(effect: Effect.Effect<A>) => Effect.runPromise(effect)
+    // Requests run in the application's runtime: its logger, log level, tracer and metrics.
+    const run = Effect.runPromiseWith(yield* Effect.context<never>())
 
     const handle = async (request: http.IncomingMessage, response: http.ServerResponse) => {
       if (!hostAllowed(request.headers.host, host)) return jsonRpcError(response, 403, "Forbidden: the Host header is not this machine (DNS rebinding protection).")
