@@ -18,8 +18,10 @@ import net from "node:net"
 import { socketPathFor } from "../core/StateDir.js"
 import type { ToolDispatch } from "../mcp/McpServer.js"
 
-/** A line longer than this drops the peer: no legitimate message comes near it. */
+/** A line longer than this drops the peer: no forwarded call comes near it. */
 export const MAX_LINE_BYTES = 1024 * 1024
+/** The owner's answers can be larger (a long conversation list); the follower still bounds them. */
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024
 /** At most this many instances forward to one owner at once. */
 const MAX_PEERS = 64
 /** How long a follower waits for the owner's hello. */
@@ -80,15 +82,15 @@ const codeOf = (error: unknown) => (error as NodeJS.ErrnoException).code
 
 const text = (message: string): CallToolResult => ({ isError: true, content: [{ type: "text", text: message }] })
 
-/** Calls `onLine` per newline-terminated line; a line over the cap calls `onOverflow` instead (once). */
-const readLines = (socket: net.Socket, onLine: (line: string) => void, onOverflow: () => void) => {
+/** Calls `onLine` per newline-terminated line; a line over `maxBytes` calls `onOverflow` instead (once). */
+const readLines = (socket: net.Socket, maxBytes: number, onLine: (line: string) => void, onOverflow: () => void) => {
   let pending: Array<Buffer> = []
   let size = 0
   socket.on("data", (chunk: Buffer) => {
     let start = 0
     for (let newline = chunk.indexOf(10); newline >= 0; newline = chunk.indexOf(10, start)) {
       const piece = chunk.subarray(start, newline)
-      if (size + piece.length > MAX_LINE_BYTES) return onOverflow()
+      if (size + piece.length > maxBytes) return onOverflow()
       const line = Buffer.concat([...pending, piece]).toString("utf8")
       pending = []
       size = 0
@@ -97,7 +99,7 @@ const readLines = (socket: net.Socket, onLine: (line: string) => void, onOverflo
     }
     const rest = chunk.subarray(start)
     size += rest.length
-    if (size > MAX_LINE_BYTES) return onOverflow()
+    if (size > maxBytes) return onOverflow()
     if (rest.length > 0) pending.push(rest)
   })
 }
@@ -152,7 +154,7 @@ const makeOwner = Effect.fnUntraced(function*(server: net.Server, self: Hello) {
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
     socket.on("error", () => socket.destroy())
-    readLines(socket, (line) => {
+    readLines(socket, MAX_LINE_BYTES, (line) => {
       const message = decodeToOwner(line)
       if (Option.isNone(message)) {
         run(Effect.logDebug("Ignored a line on the ownership socket that is not a hello or a call"))
@@ -190,7 +192,7 @@ const makeFollower = Effect.fnUntraced(function*(socket: net.Socket, self: Hello
     for (const resolve of pending.values()) resolve(text("The process that owned the DingTalk connection exited; try again in a few seconds."))
     pending.clear()
   })
-  readLines(socket, (line) => {
+  readLines(socket, MAX_ANSWER_BYTES, (line) => {
     const message = decodeToFollower(line)
     if (Option.isNone(message)) return
     if (message.value.type === "hello") Deferred.doneUnsafe(hello, Exit.succeed(message.value))
