@@ -20,10 +20,9 @@ import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./Sand
 
 // The package directory's .env and --env-file fill in what the real environment does not set; never the
 // working directory's (when OpenCode launches us, that is someone's project).
-const envLoad = loadEnvFiles({ argv: process.argv, env: process.env, packageDir: packageDirOf(path.dirname(fileURLToPath(import.meta.url))) })
-if (Result.isSuccess(envLoad)) for (const warning of envLoad.success.warnings) process.stderr.write(`${warning}\n`)
-
 const cli = parseCli(process.argv.slice(2))
+const envLoad = loadEnvFiles({ envFile: cli.envFile, env: process.env, packageDir: packageDirOf(path.dirname(fileURLToPath(import.meta.url))) })
+if (Result.isSuccess(envLoad)) for (const warning of envLoad.success.warnings) process.stderr.write(`${warning}\n`)
 
 const LoggingLayer = Layer.unwrap(BridgeConfig.use((settings) => Effect.succeed(Logging.layer(settings.logging))))
 
