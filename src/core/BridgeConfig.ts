@@ -3,6 +3,7 @@
  * Each value has a documented env name, a default and validation; secrets are `Redacted`.
  */
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { createHash } from "node:crypto"
 import { defaultStateDir } from "./StateDir.js"
 
 const invalid = (message: string) => Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
@@ -159,6 +160,19 @@ export const robotCodeOf = (settings: BridgeSettings): string => Option.getOrEls
 export const openCodeAuthHeader = (settings: BridgeSettings): Option.Option<string> =>
   Option.map(settings.opencode.password, (password) =>
     `Basic ${Buffer.from(`${settings.opencode.username}:${Redacted.value(password)}`).toString("base64")}`)
+
+/** A hash of who may drive the agent (mode, sorted allowlists, admins): every instance of one robot must agree on it. */
+export const accessPolicyFingerprint = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  const sorted = (list: ReadonlyArray<string>) => [...new Set(list)].sort()
+  return createHash("sha256").update(JSON.stringify([mode, sorted(allowedUsers), sorted(allowedConversations), sorted(admins)])).digest("hex").slice(0, 16)
+}
+
+/** The access policy in a few words for logs (counts, not IDs). */
+export const describeAccessPolicy = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  return `DINGTALK_ACCESS=${mode}, ${allowedUsers.length} allowed user(s), ${allowedConversations.length} allowed conversation(s), ${admins.length} admin(s)`
+}
 
 /** The bridge configuration as a service, so tests and embedders can provide their own. */
 export class BridgeConfig extends Context.Service<BridgeConfig, BridgeSettings>()("dingtalk-mcp-server/BridgeConfig") {

@@ -161,7 +161,7 @@ export class Delivery extends Context.Service<Delivery, {
           ? Effect.succeed<OpenApiTarget>({ _tag: "Group", openConversationId: conversation.id })
           : conversation.lastSenderStaffId !== undefined
           ? Effect.succeed<OpenApiTarget>({ _tag: "User", userId: conversation.lastSenderStaffId })
-          : Effect.fail(fail("the webhook expired and the sender has no staff ID, so the OpenAPI cannot reach them"))
+          : Effect.fail(fail("the webhook expired (or names a host that is not allowed) and the sender has no staff ID, so the OpenAPI cannot reach them"))
 
       const postOpenApi = (body: object, target: OpenApiTarget, fail: (detail: string) => DeliveryFailed) => {
         const attempt = Effect.gen(function*() {
