@@ -82,7 +82,7 @@ describe("reconnect policy", () => {
       const fiber = yield* superviseConnection({
         serve,
         schedule: reconnectSchedule<Refused | ConnectionLost>({ baseMs: 5_000, maxAttempts: 10, jitter: false }),
-        retryable: (error) => error instanceof ConnectionLost,
+        retryable: (error) => error._tag === "ConnectionLost",
         onRetry: () => Effect.void,
       }).pipe(Effect.forkChild)
       yield* TestClock.adjust("1 hour")
