@@ -3,6 +3,7 @@
  * own so that two bridges in one process (tests, embedders) never mix their numbers.
  */
 import { Context, Effect, Layer, Metric } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 
 /** Counters, by what they count. */
 export const counterNames = [
@@ -48,12 +49,14 @@ export class BridgeMetrics extends Context.Service<BridgeMetrics, {
   readonly setGauge: (name: GaugeName, value: number) => Effect.Effect<void>
   readonly observe: (name: LatencyName, millis: number) => Effect.Effect<void>
   readonly snapshot: Effect.Effect<MetricsSnapshot>
+  /** Every metric in Prometheus text format (for `/metrics`). */
+  readonly prometheus: Effect.Effect<string>
 }>()("dingtalk-mcp-server/BridgeMetrics") {
   /** A fresh, isolated set of metrics. */
   static readonly layer = Layer.sync(BridgeMetrics, () => {
     const registry: Metric.MetricRegistry = new Map()
     const isolated = <A>(effect: Effect.Effect<A>) => Effect.provideService(effect, Metric.MetricRegistry, registry)
-    const counters = Object.fromEntries(counterNames.map((n) => [n, Metric.counter(snake(n), { incremental: true })])) as Record<CounterName, Metric.Counter<number>>
+    const counters = Object.fromEntries(counterNames.map((n) => [n, Metric.counter(`${snake(n)}_total`, { incremental: true })])) as Record<CounterName, Metric.Counter<number>>
     const gauges = Object.fromEntries(gaugeNames.map((n) => [n, Metric.gauge(snake(n))])) as Record<GaugeName, Metric.Gauge<number>>
     const summaries = Object.fromEntries(latencyNames.map((n) => [
       n,
@@ -80,6 +83,7 @@ export class BridgeMetrics extends Context.Service<BridgeMetrics, {
         gauges: collect(gaugeNames, (n) => Effect.map(Metric.value(gauges[n]), (s) => s.value)),
         latency: collect(latencyNames, figures),
       })),
+      prometheus: isolated(PrometheusMetrics.format()),
     })
   })
 }
