@@ -6,6 +6,7 @@
  * every CALLBACK acked before anything else, a guard against non-JSON frames, and a hook on `disconnect`.
  */
 import { DWClient, type DWClientDownStream } from "dingtalk-stream"
+import type { Clock } from "effect"
 import WebSocket from "ws"
 
 /** The topic of robot messages. */
@@ -29,11 +30,17 @@ interface SdkInternals {
 
 /** One DingTalk Stream connection. */
 export class StreamClient extends DWClient {
-  /** When the last frame or pong arrived (epoch ms): the dead-socket watchdog reads it. */
-  lastActivity = Date.now()
+  /** When the last frame or pong arrived (epoch ms, from `clock`): the dead-socket watchdog reads it. */
+  lastActivity: number
 
-  constructor(credentials: { readonly clientId: string; readonly clientSecret: string; readonly ua: string }, private readonly hooks: StreamClientHooks) {
+  /** `clock` is the owner's Effect `Clock`, so a `TestClock` drives the watchdog too. */
+  constructor(
+    credentials: { readonly clientId: string; readonly clientSecret: string; readonly ua: string },
+    private readonly hooks: StreamClientHooks,
+    private readonly clock: Pick<Clock.Clock, "currentTimeMillisUnsafe">
+  ) {
     super({ ...credentials, keepAlive: false, debug: false })
+    this.lastActivity = clock.currentTimeMillisUnsafe()
     Object.assign(this.config, { autoReconnect: false, subscriptions: [{ type: "CALLBACK", topic: ROBOT_TOPIC }] })
   }
 
@@ -55,12 +62,12 @@ export class StreamClient extends DWClient {
       this.internals.socket = socket
       socket.once("open", () => {
         this.connected = true
-        this.lastActivity = Date.now()
+        this.lastActivity = this.clock.currentTimeMillisUnsafe()
         resolve()
       })
       socket.on("message", (data) => this.onDownStream(String(data)))
       socket.on("pong", () => {
-        this.lastActivity = Date.now()
+        this.lastActivity = this.clock.currentTimeMillisUnsafe()
       })
       socket.on("close", () => {
         this.connected = false
@@ -79,6 +86,7 @@ export class StreamClient extends DWClient {
     const socket = this.webSocket
     if (socket === undefined || socket.readyState === socket.CLOSED) return
     socket.close(1000, "bridge closing")
+    // Socket plumbing outside any fiber (finalizers call it synchronously): a plain, unref'd timer.
     setTimeout(() => socket.terminate(), 1_000).unref()
   }
 
@@ -88,7 +96,7 @@ export class StreamClient extends DWClient {
   }
 
   override onDownStream(raw: string): void {
-    this.lastActivity = Date.now()
+    this.lastActivity = this.clock.currentTimeMillisUnsafe()
     let frame: DWClientDownStream
     try {
       frame = JSON.parse(raw)
