@@ -74,7 +74,7 @@ export class BridgeMetrics extends Context.Service<BridgeMetrics, {
         Effect.map((entries) => Object.fromEntries(entries) as Record<K, V>)
       )
 
-    return BridgeMetrics.of({
+    const service = BridgeMetrics.of({
       increment: (name, by = 1) => isolated(Metric.update(counters[name], by)),
       setGauge: (name, value) => isolated(Metric.update(gauges[name], value)),
       observe: (name, millis) => isolated(Metric.update(summaries[name], millis)),
@@ -85,5 +85,8 @@ export class BridgeMetrics extends Context.Service<BridgeMetrics, {
       })),
       prometheus: isolated(PrometheusMetrics.format()),
     })
+    // Reading every metric once registers it, so /metrics lists the ones still at zero too.
+    Effect.runSync(service.snapshot)
+    return service
   })
 }

@@ -32,6 +32,8 @@ export const redactQuery = (url: string): string => url.replace(/\?.*$/, "?…")
 /** Per-request options: extra headers, and fewer retries where a caller owns its own policy. */
 export interface PostOptions {
   readonly headers?: Record<string, string>
+  /** Default `POST`; the card API updates with `PUT`. */
+  readonly method?: "POST" | "PUT"
   readonly retries?: number
 }
 
@@ -81,7 +83,7 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
 
       const postJson = Effect.fn("DingTalkHttp.postJson")(function*(url: string, body: unknown, options: PostOptions = {}) {
         yield* metrics.increment("httpRequests")
-        const request = HttpClientRequest.post(url).pipe(HttpClientRequest.setHeaders(options.headers ?? {}), HttpClientRequest.bodyJsonUnsafe(body))
+        const request = HttpClientRequest.make(options.method ?? "POST")(url).pipe(HttpClientRequest.setHeaders(options.headers ?? {}), HttpClientRequest.bodyJsonUnsafe(body))
         const response = yield* withRetries(options.retries ?? httpRetries).execute(request).pipe(
           Effect.catch((error) => describeHttpError(error, httpTimeoutMs).pipe(Effect.flatMap((detail) => new DingTalkUnreachable({ url, detail }))))
         )
