@@ -131,7 +131,7 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
           return yield* new ConnectFailed({ detail: `refused the gateway endpoint ${describeUrl(opened.endpoint)}: ${endpoint.failure}` })
         }
         return opened
-      })
+      }).pipe(Effect.withSpan("DingTalkStream.openGateway"))
 
       /** One connection, from gateway ticket to its end. */
       const serve: Effect.Effect<ConnectionOutcome, CredentialsRejected | ConnectFailed> = Effect.gen(function*() {

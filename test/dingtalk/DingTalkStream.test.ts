@@ -4,7 +4,7 @@ import { TestClock } from "effect/testing"
 import { DingTalkStream } from "../../src/dingtalk/DingTalkStream.js"
 import { DingTalkEmulatorScoped } from "../../src/emulator/DingTalkEmulator.js"
 import { FakeOpenCodeScoped } from "../../src/testing/FakeOpenCode.js"
-import { eventually, startBridge, testEnv } from "../support/bridge.js"
+import { bridgeFixture, eventually, startBridge, testEnv } from "../support/bridge.js"
 
 const status = (context: Context.Context<DingTalkStream>) => DingTalkStream.use((s) => s.status).pipe(Effect.provideContext(context))
 
@@ -20,10 +20,7 @@ const inBackoff = (context: Context.Context<DingTalkStream>, attempt: number) =>
 describe("DingTalk stream connection", () => {
   it.effect("a dropped socket is replaced after the first backoff (200 ms) and the next message is answered", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped()
-      const context = yield* startBridge(testEnv(emulator, opencode.url, { DINGTALK_RECONNECT_BASE_MS: "200" }))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator, context } = yield* bridgeFixture({ env: { DINGTALK_RECONNECT_BASE_MS: "200" } })
       emulator.dropConnection()
       yield* inBackoff(context, 1)
       yield* TestClock.adjust("199 millis")
@@ -58,10 +55,7 @@ describe("DingTalk stream connection", () => {
 
   it.live("a SYSTEM disconnect notice switches connections without losing a message", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped({ disconnectCloseAfterMs: 1_000, pick: "last" })
-      const opencode = yield* FakeOpenCodeScoped()
-      yield* startBridge(testEnv(emulator, opencode.url))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator } = yield* bridgeFixture({ emulator: { disconnectCloseAfterMs: 1_000, pick: "last" } })
       const first = emulator.openConnections()[0]!.id
       emulator.sendDisconnect(first)
       // Pushed to the old socket after the notice, before it closes: still answered.
@@ -75,10 +69,7 @@ describe("DingTalk stream connection", () => {
 
   it.effect("a half-open socket is dropped by the watchdog once silent for more than 30 s, and replaced", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped()
-      const context = yield* startBridge(testEnv(emulator, opencode.url))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator, context } = yield* bridgeFixture()
       const frozen = emulator.openConnections()[0]!.id
       emulator.freezeConnection()
       // Pings every 10 s get no pong; at 30 s of silence the socket still counts as alive.
