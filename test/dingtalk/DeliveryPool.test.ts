@@ -20,6 +20,8 @@ describe("Delivery against the DingTalk emulator", () => {
       assert.isAtMost(emulator.httpConnections - connectionsBefore, 10)
       const { counters } = yield* BridgeMetrics.use((m) => m.snapshot).pipe(Effect.provideContext(context))
       assert.isAtMost(counters.httpConnections, 10)
+      // The bridge counts the sockets it opened: as many as the emulator accepted.
+      assert.strictEqual(counters.httpConnections, emulator.httpConnections)
       assert.isAtLeast(counters.httpRequests, 121)
     }).pipe(Effect.scoped), 20_000)
 
