@@ -8,6 +8,7 @@ import { PrometheusMetrics } from "effect/observability"
 /** Counters, by what they count. */
 export const counterNames = [
   "received", "duplicates", "malformed", "unsupported", "denied", "busy", "commands",
+  "pairingCodes", "noticesSuppressed",
   "processed", "failed", "timedOut", "aborted",
   "replies", "replyParts", "replyFailures", "openApiFallbacks", "throttleRetries", "rateLimitWaitMs",
   "httpRequests", "httpConnections",
