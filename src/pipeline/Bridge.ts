@@ -3,7 +3,7 @@
  * conversation → route (commands) → schedule → OpenCode turn → Delivery. `run` keeps it going and fails
  * only when the DingTalk connection is lost for good.
  */
-import { Clock, Context, Effect, Layer, Option, Scope, Stream } from "effect"
+import { Clock, Context, Effect, identity, Layer, Option, Scope, Stream } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
@@ -80,7 +80,7 @@ export class Bridge extends Context.Service<Bridge, {
             `**DingTalk:** ${connection.state}`,
             `**OpenCode:** ${reachable ? "reachable" : "not reachable"}`,
           ].join("\n")
-        })
+        }).pipe(Effect.withSpan("Bridge.status"))
 
       const runCommand = (message: InboundMessage, command: Command) => {
         const conversationId = message.conversationId
@@ -144,14 +144,20 @@ export class Bridge extends Context.Service<Bridge, {
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
             case "Turn": {
-              const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt).pipe(Effect.provideContext(services)))
+              // The turn runs in a scheduler fiber; its spans stay in this message's trace.
+              const span = yield* Effect.option(Effect.currentSpan)
+              const turn = runTurn(message, decided.text, running, queuedAt).pipe(Option.isSome(span) ? Effect.withParentSpan(span.value) : identity)
+              const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")
                 yield* replies.gated("busy", message, notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`))
               }
             }
           }
-        }).pipe(Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId }))
+        }).pipe(
+          Effect.withSpan("Bridge.handle", { attributes: { conversationId: message.conversationId, msgId: message.msgId } }),
+          Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
+        )
 
       const frames = stream.frames.pipe(
         Stream.tap(() => metrics.increment("received")),

@@ -78,5 +78,6 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     yield* Effect.logInfo("Answered").pipe(Effect.annotateLogs({ parts: receipt.parts, routes: receipt.routes.join(",") }))
   }).pipe(
     Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message }))),
+    Effect.withSpan("Turn.run", { attributes: { conversationId: message.conversationId, msgId: message.msgId } }),
     Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
   )

@@ -58,6 +58,9 @@ describe("MCP over Streamable HTTP", () => {
     const metrics = await get(port, "/metrics", { authorization: "Bearer t0ken" })
     expect(metrics.status).toBe(200)
     expect(metrics.body).toMatch(/^dingtalk_bridge_received_total 0$/m)
+    expect(metrics.body).toMatch(/^# TYPE dingtalk_bridge_http_connections_total counter$/m)
+    expect(metrics.body).toMatch(/^dingtalk_bridge_queue_depth 0$/m)
+    expect(metrics.body).toMatch(/^dingtalk_bridge_turn_ms_count 0$/m)
 
     const client = new Client({ name: "http-test", version: "1" })
     const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { authorization: "Bearer t0ken" } } })
