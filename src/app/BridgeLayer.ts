@@ -18,13 +18,14 @@ import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
+import { Messages } from "../core/Messages.js"
 
-/** Metrics, conversations, access policy, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
+/** Metrics, chat texts, conversations, access policy, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
 const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>, access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer) =>
   Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
     Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, access, SendLimiter.layer)),
-    Layer.provideMerge(BridgeMetrics.layer)
+    Layer.provideMerge(Layer.mergeAll(BridgeMetrics.layer, Messages.layer))
   )
 
 /** Every service, with conversations and pairings kept in memory (requires `BridgeConfig`). */

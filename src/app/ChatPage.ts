@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
+import { Messages } from "../core/Messages.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import type { DingTalkEmulator } from "../emulator/DingTalkEmulator.js"
@@ -44,11 +45,12 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
     const metrics = yield* BridgeMetrics
     const stream = yield* DingTalkStream
     const opencode = yield* OpenCodeClient
+    const messages = yield* Messages
     // Page requests run in the application's runtime: its logger, log level, tracer and metrics.
     const run = Effect.runPromiseWith(yield* Effect.context<never>())
     const chats: Array<Chat> = [
-      { id: "cid-sandbox-1on1", type: "1", title: "Robot" },
-      { id: "cid-sandbox-group", type: "2", title: "Sandbox team" },
+      { id: "cid-sandbox-1on1", type: "1", title: messages.text("page.chatRobot") },
+      { id: "cid-sandbox-group", type: "2", title: messages.text("page.chatSandboxTeam") },
     ]
     const sent: Array<UserMessage> = []
     // The emulator stamps replies with performance.now(); the page shows wall-clock times.
@@ -77,6 +79,7 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
       }
     }
 
+    const page = chatPageHtml(messages)
     // A fresh secret per run: only a page this process served can call its API.
     const token = randomBytes(24).toString("base64url")
     let boundPort = options.port
@@ -99,16 +102,16 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
       }
       if (request.method === "GET" && url.pathname === "/") {
         response.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "x-frame-options": "DENY", "x-content-type-options": "nosniff" })
-        return response.end(withToken(chatPageHtml, token))
+        return response.end(withToken(page, token))
       }
       if (request.method === "GET" && url.pathname === "/api/state") return json(await state(url.searchParams.get("conversation")))
       if (request.method === "POST" && url.pathname === "/api/chats") {
         const body = await readJson()
         if (body === undefined) return
-        if (chats.length >= SANDBOX_LIMITS.maxChats) return json({ error: `At most ${SANDBOX_LIMITS.maxChats} chats; restart the sandbox for a fresh set.` }, 429)
+        if (chats.length >= SANDBOX_LIMITS.maxChats) return json({ error: messages.text("page.tooManyChats", { max: SANDBOX_LIMITS.maxChats }) }, 429)
         const { type } = body
         const n = chats.length + 1
-        const chat: Chat = type === "2" ? { id: `cid-sandbox-group-${n}`, type: "2", title: `Group ${n}` } : { id: `cid-sandbox-${n}`, type: "1", title: `Chat ${n}` }
+        const chat: Chat = type === "2" ? { id: `cid-sandbox-group-${n}`, type: "2", title: messages.text("page.chatGroupN", { n }) } : { id: `cid-sandbox-${n}`, type: "1", title: messages.text("page.chatN", { n }) }
         chats.push(chat)
         return json(chat)
       }
@@ -119,14 +122,15 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
         const chat = chats.find((c) => c.id === conversationId)
         if (chat === undefined || typeof text !== "string" || text.trim() === "") {
           response.writeHead(400, { "content-type": "application/json" })
-          return response.end(JSON.stringify({ error: "unknown chat or empty text" }))
+          return response.end(JSON.stringify({ error: messages.text("page.badSend") }))
         }
-        const name = typeof sender === "string" && sender.trim() !== "" ? sender.trim() : "Sandbox user"
+        const name = typeof sender === "string" && sender.trim() !== "" ? sender.trim() : messages.text("page.defaultSender")
         sent.push({ conversationId: chat.id, sender: name, text, at: Date.now() })
         if (sent.length > SANDBOX_LIMITS.maxMessages) sent.splice(0, sent.length - SANDBOX_LIMITS.maxMessages)
         emulator.pushMessage({
           conversationId: chat.id, conversationType: chat.type, text, senderNick: name,
-          senderStaffId: `sandbox-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`,
+          // Letters of any script: Chinese names must not all collapse into one sender.
+          senderStaffId: `sandbox-${name.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "-")}`,
           ...(chat.type === "2" ? { conversationTitle: chat.title } : {}),
         })
         return json({ ok: true })

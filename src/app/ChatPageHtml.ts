@@ -1,10 +1,22 @@
-/** The sandbox chat page: one self-contained HTML document (no build step, no external assets). */
-export const chatPageHtml = `<!doctype html>
-<html lang="en">
+/**
+ * The sandbox chat page: one self-contained HTML document (no build step, no external assets). Its
+ * labels come from the chat language's catalogue, like every text a chat user reads.
+ */
+import type { MessagesShape } from "../core/Messages.js"
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!)
+
+/** The page in the language of `messages`. */
+export const chatPageHtml = (messages: MessagesShape): string => {
+  const t = (key: Parameters<MessagesShape["text"]>[0]) => escapeHtml(messages.catalogue[key])
+  // The script's labels, as JSON that cannot close the script element.
+  const labels = JSON.stringify(messages.catalogue).replace(/</g, "\\u003c")
+  return `<!doctype html>
+<html lang="${messages.language}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>DingTalk bridge sandbox</title>
+<title>${t("page.title")}</title>
 <style>
   :root { --blue: #1677ff; --bg: #f5f6f8; --line: #e3e5e8; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
   * { box-sizing: border-box; }
@@ -41,27 +53,28 @@ export const chatPageHtml = `<!doctype html>
 </head>
 <body>
 <aside>
-  <h1>DingTalk sandbox</h1>
+  <h1>${t("page.heading")}</h1>
   <ul id="chats"></ul>
-  <div class="new"><button id="new-chat" type="button">New 1:1</button><button id="new-group" type="button">New group</button></div>
+  <div class="new"><button id="new-chat" type="button">${t("page.newChat")}</button><button id="new-group" type="button">${t("page.newGroup")}</button></div>
 </aside>
 <main>
-  <header id="title">Chat</header>
+  <header id="title">${t("page.chat")}</header>
   <div id="messages" aria-live="polite"></div>
   <form id="composer">
-    <input name="sender" value="Sandbox user" aria-label="Your name" style="width:130px">
-    <input name="text" placeholder="Message the robot (try /help)" autocomplete="off" aria-label="Message">
-    <button type="submit">Send</button>
+    <input name="sender" value="${t("page.defaultSender")}" aria-label="${t("page.yourName")}" style="width:130px">
+    <input name="text" placeholder="${t("page.messagePlaceholder")}" autocomplete="off" aria-label="${t("page.message")}">
+    <button type="submit">${t("page.send")}</button>
   </form>
 </main>
 <section>
-  <h2>Bridge</h2>
+  <h2>${t("page.bridge")}</h2>
   <dl id="stats"></dl>
   <div id="opencode"></div>
-  <p><label>Replies arrive as DingTalk would show them: long answers in numbered parts, and at most
-  the configured number of replies per minute (later ones wait; the time of each part shows it).</label></p>
+  <p><label>${t("page.note")}</label></p>
 </section>
 <script>
+const T = ${labels}
+const fill = (template, params) => template.replace(/\\{(\\w+)\\}/g, (whole, name) => (name in params ? String(params[name]) : whole))
 const state = { chats: [], active: undefined, shown: "" }
 const $ = (id) => document.getElementById(id)
 const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c])
@@ -99,10 +112,10 @@ async function api(path, body) {
 }
 function renderChats() {
   $("chats").innerHTML = state.chats.map((c) => '<li data-id="' + c.id + '" class="' + (c.id === state.active ? "active" : "") + '">' +
-    escapeHtml(c.title) + "<small>" + (c.type === "2" ? "group" : "1:1") + " · " + escapeHtml(c.id) + "</small></li>").join("")
+    escapeHtml(c.title) + "<small>" + escapeHtml(c.type === "2" ? T["page.group"] : T["page.oneOnOne"]) + " · " + escapeHtml(c.id) + "</small></li>").join("")
   for (const li of $("chats").querySelectorAll("li")) li.onclick = () => { state.active = li.dataset.id; state.shown = ""; refresh() }
   const chat = state.chats.find((c) => c.id === state.active)
-  $("title").textContent = chat ? chat.title + (chat.type === "2" ? " (group, you @mention the robot)" : " (1:1 with the robot)") : "Chat"
+  $("title").textContent = chat ? chat.title + (chat.type === "2" ? T["page.groupSuffix"] : T["page.oneOnOneSuffix"]) : T["page.chat"]
 }
 async function refresh() {
   const data = await api("/api/state" + (state.active ? "?conversation=" + encodeURIComponent(state.active) : ""))
@@ -113,19 +126,20 @@ async function refresh() {
   if (key !== state.shown) {
     state.shown = key
     $("messages").innerHTML = data.messages.map((m) => '<div class="msg ' + (m.from === "user" ? "user" : "robot") + '" data-from="' + m.from + '">' +
-      '<div class="meta">' + escapeHtml(m.from === "user" ? m.sender : "Robot") + " · " + new Date(m.at).toLocaleTimeString() + (m.route && m.route !== "webhook" ? " · via " + m.route : "") + "</div>" +
+      '<div class="meta">' + escapeHtml(m.from === "user" ? m.sender : T["page.robot"]) + " · " + new Date(m.at).toLocaleTimeString() + (m.route && m.route !== "webhook" ? " · " + escapeHtml(fill(T["page.via"], { route: m.route })) : "") + "</div>" +
       (m.from === "user" ? escapeHtml(m.text) : markdown(m.text)) + "</div>").join("")
     $("messages").scrollTop = $("messages").scrollHeight
   }
   const s = data.stats
   $("stats").innerHTML = [
-    ["DingTalk", s.connection], ["Queue", s.queueDepth + " waiting, " + s.inFlight + " running"], ["Turn p50", s.turnP50 === null ? "—" : s.turnP50 + " ms"],
-    ["Received", s.received], ["Replies", s.replies + " (" + s.parts + " parts)"], ["Rate-limit wait", s.rateLimitWaitMs + " ms"],
-  ].map(([k, v]) => "<dt>" + k + "</dt><dd>" + escapeHtml(String(v)) + "</dd>").join("")
+    [T["page.statDingTalk"], T["connection." + s.connection] ?? s.connection], [T["page.statQueue"], fill(T["page.statQueueValue"], { waiting: s.queueDepth, running: s.inFlight })],
+    [T["page.statTurnP50"], s.turnP50 === null ? "—" : s.turnP50 + " ms"], [T["page.statReceived"], s.received],
+    [T["page.statReplies"], fill(T["page.statRepliesValue"], { replies: s.replies, parts: s.parts })], [T["page.statRateLimitWait"], s.rateLimitWaitMs + " ms"],
+  ].map(([k, v]) => "<dt>" + escapeHtml(k) + "</dt><dd>" + escapeHtml(String(v)) + "</dd>").join("")
   $("opencode").innerHTML = data.opencode.reachable
-    ? '<p class="ok">OpenCode reachable at ' + escapeHtml(data.opencode.url) + "</p>"
-    : '<div class="warn"><strong>OpenCode is not reachable</strong> at ' + escapeHtml(data.opencode.url) +
-      '. Start it in your project with <code>opencode serve --port 4096</code> (or set OPENCODE_SERVER_URL), then send your message again.</div>'
+    ? '<p class="ok">' + escapeHtml(fill(T["page.opencodeReachable"], { url: data.opencode.url })) + "</p>"
+    : '<div class="warn"><strong>' + escapeHtml(T["page.opencodeUnreachableTitle"]) + "</strong> " +
+      escapeHtml(fill(T["page.opencodeUnreachableHint"], { url: data.opencode.url, command: "\\u0001" })).replace("\\u0001", "<code>opencode serve --port 4096</code>") + "</div>"
 }
 async function newChat(type) {
   const chat = await api("/api/chats", { type })
@@ -141,7 +155,7 @@ $("composer").onsubmit = async (event) => {
   const text = form.text.value.trim()
   if (!text || !state.active) return
   form.text.value = ""
-  await api("/api/send", { conversationId: state.active, sender: form.sender.value || "Sandbox user", text })
+  await api("/api/send", { conversationId: state.active, sender: form.sender.value || T["page.defaultSender"], text })
   refresh()
 }
 refresh()
@@ -150,3 +164,4 @@ setInterval(refresh, 700)
 </body>
 </html>
 `
+}

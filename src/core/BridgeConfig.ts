@@ -5,6 +5,7 @@
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import { defaultStateDir } from "./StateDir.js"
+import { defaultLanguage, languageOf, languages } from "./i18n/Languages.js"
 
 const invalid = (message: string) => Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
 
@@ -141,6 +142,17 @@ const sandbox = Config.all({
   port: Config.Port("SANDBOX_PORT").pipe(Config.withDefault(8780)),
 })
 
+/** What chat users read: `BRIDGE_LANGUAGE` picks the message catalogue (src/core/i18n/). */
+const chat = Config.all({
+  language: Config.String("BRIDGE_LANGUAGE").pipe(
+    Config.withDefault(defaultLanguage),
+    Config.mapEffect((raw) => {
+      const language = languageOf(raw)
+      return language === undefined ? invalid(`BRIDGE_LANGUAGE must be one of ${languages.join(", ")}; got "${raw}"`) : Effect.succeed(language)
+    })
+  ),
+})
+
 /** Logging. */
 const logging = Config.all({
   level: LogLevelConfig,
@@ -148,7 +160,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, instance, mcpHttp, sandbox, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, instance, mcpHttp, sandbox, chat, logging })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
@@ -202,4 +214,5 @@ export const CONFIG_VARIABLES: ReadonlyArray<string> = [
   "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR",
   "MCP_HTTP_PORT", "MCP_HTTP_HOST", "MCP_HTTP_TOKEN",
   "SANDBOX_PORT", "LOG_LEVEL", "LOG_FORMAT",
+  "BRIDGE_LANGUAGE",
 ]

@@ -6,6 +6,7 @@
  */
 import { Clock, Effect, Schedule, type Scope } from "effect"
 import type { BridgeMetrics } from "../core/BridgeMetrics.js"
+import type { MessagesShape } from "../core/Messages.js"
 import { type AccessDecision, type AccessPolicy, PAIRING_CODE_TTL_MS } from "../dingtalk/AccessPolicy.js"
 import type { Delivery } from "../dingtalk/Delivery.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
@@ -19,11 +20,12 @@ export const makeAccessReplies = Effect.fnUntraced(function*(deps: {
   readonly access: AccessPolicy["Service"]
   readonly delivery: Delivery["Service"]
   readonly metrics: BridgeMetrics["Service"]
+  readonly messages: MessagesShape
   /** Sends a text notice to a remembered conversation, in the background. */
   readonly notify: (conversationId: string, text: string) => Effect.Effect<void>
   readonly inBackground: <E>(effect: Effect.Effect<unknown, E>) => Effect.Effect<void>
 }): Effect.fn.Return<AccessReplies, never, Scope.Scope> {
-  const { access, delivery, metrics, notify, inBackground } = deps
+  const { access, delivery, metrics, messages, notify, inBackground } = deps
   const gate = makeNoticeGate()
   // Their last message: its webhook is where the "approved" line goes (the conversation is not remembered).
   const waiting = new Map<string, InboundMessage>()
@@ -38,7 +40,7 @@ export const makeAccessReplies = Effect.fnUntraced(function*(deps: {
       }
       if (!(yield* access.isApproved(senderKey))) continue
       waiting.delete(senderKey)
-      yield* delivery.replyTo(message, { text: "You are approved: send your message again and I will answer it.", format: "text" }).pipe(
+      yield* delivery.replyTo(message, { text: messages.text("access.approvedNotice"), format: "text" }).pipe(
         Effect.catch((error) => Effect.logWarning("Approval notice not delivered").pipe(Effect.annotateLogs({ conversationId: message.conversationId, error: error.message }))),
         inBackground
       )
@@ -73,36 +75,33 @@ export const makeAccessReplies = Effect.fnUntraced(function*(deps: {
       if (decision._tag === "Denied") {
         yield* metrics.increment("denied")
         yield* Effect.logDebug(`Denied: ${decision.reason}`).pipe(Effect.annotateLogs({ sender: message.senderKey }))
-        return yield* noticeOutside(message, "Sorry, this robot is not open to you. Ask its operator to give you access.", `Denied ${who}: ${decision.reason}`)
+        return yield* noticeOutside(message, messages.text("access.denied"), `Denied ${who}: ${decision.reason}`)
       }
       yield* metrics.increment("pairingCodes")
       waiting.delete(message.senderKey)
       waiting.set(message.senderKey, message)
       if (waiting.size > MAX_WAITING) waiting.delete(waiting.keys().next().value!)
       const minutes = Math.max(1, Math.round((decision.expiresAt - (yield* Clock.currentTimeMillis)) / 60_000))
-      return yield* noticeOutside(message, [
-        `This robot answers only people its operator approved. Your pairing code is ${decision.code} (valid for ${minutes} min).`,
-        `Send it to the operator; they approve it with: dingtalk-mcp-server pair ${decision.code}`,
-      ].join("\n"), `Waiting for pairing: ${who}, code ${decision.code}`)
+      return yield* noticeOutside(message, messages.text("access.pairingCode", { code: decision.code, minutes }), `Waiting for pairing: ${who}, code ${decision.code}`)
     })
 
   /** Answers a non-admin who tried an admin command. */
   const adminOnly = (message: InboundMessage) =>
     Effect.gen(function*() {
       yield* metrics.increment("denied")
-      return yield* gated("access", message, notify(message.conversationId, "Only the robot's admins (DINGTALK_ADMINS) can do that."), `Admin command refused for ${message.senderKey}`)
+      return yield* gated("access", message, notify(message.conversationId, messages.text("access.adminOnly")), `Admin command refused for ${message.senderKey}`)
     })
 
   /** `/pair CODE` from an admin. */
   const approvePairing = (message: InboundMessage, code: string) => {
     const conversationId = message.conversationId
-    if (code.trim() === "") return notify(conversationId, "Usage: /pair CODE (the code the robot gave the person who wants access).")
+    if (code.trim() === "") return notify(conversationId, messages.text("pair.usage"))
     return access.approve(code, `chat:${message.senderKey}`).pipe(
-      Effect.flatMap((approved) => notify(conversationId, `Approved ${approved.senderNick || approved.senderKey}: their next message will be answered.`)),
+      Effect.flatMap((approved) => notify(conversationId, messages.text("pair.approved", { name: approved.senderNick || approved.senderKey }))),
       Effect.catchTags({
-        PairingCodeUnknown: (error) => notify(conversationId, error.message),
+        PairingCodeUnknown: (error) => notify(conversationId, messages.text("pair.unknownCode", { code: error.code })),
         AccessStoreFailed: (error) =>
-          Effect.logError(error.message).pipe(Effect.andThen(notify(conversationId, "The approval could not be saved; the operator can see details in the logs."))),
+          Effect.logError(error.message).pipe(Effect.andThen(notify(conversationId, messages.text("pair.notSaved")))),
       })
     )
   }

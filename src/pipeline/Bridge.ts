@@ -7,6 +7,7 @@ import { Clock, Context, Effect, identity, Layer, Option, Scope, Stream } from "
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
+import { Messages } from "../core/Messages.js"
 import { AccessPolicy } from "../dingtalk/AccessPolicy.js"
 import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
@@ -40,7 +41,8 @@ export class Bridge extends Context.Service<Bridge, {
       const sessions = yield* Sessions
       const opencode = yield* OpenCodeClient
       const access = yield* AccessPolicy
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics>()
+      const messages = yield* Messages
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | Messages>()
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
 
@@ -65,7 +67,7 @@ export class Bridge extends Context.Service<Bridge, {
         )
 
       // Refusals, pairing codes and "busy": one per sender per window, on their own small budget.
-      const replies = yield* makeAccessReplies({ access, delivery, metrics, notify, inBackground })
+      const replies = yield* makeAccessReplies({ access, delivery, metrics, messages, notify, inBackground })
 
       const statusText = (conversationId: string) =>
         Effect.gen(function*() {
@@ -74,11 +76,11 @@ export class Bridge extends Context.Service<Bridge, {
           const connection = yield* stream.status
           const reachable = yield* opencode.reachable
           return [
-            `**Session:** ${Option.getOrElse(session, () => "none yet")}`,
-            `**This chat:** ${queue.running ? "answering" : "idle"}, ${queue.waiting} waiting`,
-            `**All chats:** ${scheduler.inFlight()} running, ${scheduler.depth()} waiting`,
-            `**DingTalk:** ${connection.state}`,
-            `**OpenCode:** ${reachable ? "reachable" : "not reachable"}`,
+            messages.text("status.session", { session: Option.getOrElse(session, () => messages.text("status.noSession")) }),
+            messages.text("status.thisChat", { state: messages.text(queue.running ? "status.answering" : "status.idle"), waiting: queue.waiting }),
+            messages.text("status.allChats", { running: scheduler.inFlight(), waiting: scheduler.depth() }),
+            messages.text("status.dingtalk", { state: messages.text(`connection.${connection.state}`) }),
+            messages.text("status.opencode", { state: messages.text(reachable ? "status.reachable" : "status.unreachable") }),
           ].join("\n")
         }).pipe(Effect.withSpan("Bridge.status"))
 
@@ -86,29 +88,29 @@ export class Bridge extends Context.Service<Bridge, {
         const conversationId = message.conversationId
         switch (command) {
           case "help":
-            return notify(conversationId, helpText)
+            return notify(conversationId, helpText(messages))
           case "status":
-            return statusText(conversationId).pipe(Effect.flatMap((text) => delivery.send({ conversationId, text, title: "Status" })), inBackground)
+            return statusText(conversationId).pipe(Effect.flatMap((text) => delivery.send({ conversationId, text, title: messages.text("status.title") })), inBackground)
           case "stop": {
             const sessionId = running.get(conversationId)
             return sessionId === undefined
-              ? notify(conversationId, "Nothing is running in this chat.")
+              ? notify(conversationId, messages.text("stop.nothingRunning"))
               : opencode.abort(sessionId).pipe(
                 Effect.catch((error) =>
                   Effect.logWarning("Could not stop the turn").pipe(
                     Effect.annotateLogs({ error: error.message }),
-                    Effect.andThen(notify(conversationId, "Could not stop the turn: OpenCode did not respond. The operator can see details in the logs."))
+                    Effect.andThen(notify(conversationId, messages.text("stop.failed")))
                   ))
               )
           }
           case "new":
             // Queued like a message, so it applies after the ones sent before it.
             return scheduler.submit(conversationId, sessions.startNew(conversationId, conversationLabel(message)).pipe(
-              Effect.flatMap((id) => notify(conversationId, `Started a new OpenCode session (${id}).`)),
+              Effect.flatMap((id) => notify(conversationId, messages.text("new.started", { session: id }))),
               Effect.catch((error) =>
                 Effect.logWarning("Could not start a new session").pipe(
                   Effect.annotateLogs({ error: error.message }),
-                  Effect.andThen(notify(conversationId, "Could not start a new session: OpenCode is not reachable right now. The operator can see details in the logs."))
+                  Effect.andThen(notify(conversationId, messages.text("new.failed")))
                 ))
             )).pipe(Effect.asVoid)
         }
@@ -134,12 +136,12 @@ export class Bridge extends Context.Service<Bridge, {
             case "Unsupported":
               yield* metrics.increment("unsupported")
               yield* Effect.logInfo(`Unsupported message type ${decided.msgtype}`)
-              return yield* notify(conversationId, `I cannot read ${decided.msgtype} messages yet. Send text, rich text or a voice message.`)
+              return yield* notify(conversationId, messages.text("input.unsupported", { msgtype: decided.msgtype }))
             case "TooLong":
               yield* metrics.increment("malformed")
-              return yield* notify(conversationId, `That message is ${decided.bytes} bytes; the limit is ${MAX_INPUT_BYTES}. Send a shorter one.`)
+              return yield* notify(conversationId, messages.text("input.tooLong", { bytes: decided.bytes, limit: MAX_INPUT_BYTES }))
             case "Empty":
-              return yield* notify(conversationId, helpText)
+              return yield* notify(conversationId, helpText(messages))
             case "Command":
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
@@ -150,7 +152,7 @@ export class Bridge extends Context.Service<Bridge, {
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")
-                yield* replies.gated("busy", message, notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`))
+                yield* replies.gated("busy", message, notify(conversationId, messages.text("input.busy", { waiting: scheduler.depth() })))
               }
             }
           }

@@ -2,6 +2,7 @@
  * Stage 3: what a (new, decoded) message from a sender the access policy let in asks for — a turn,
  * a chat command, or a polite refusal. Pure: the bridge acts on the answer.
  */
+import type { MessagesShape } from "../core/Messages.js"
 import { supportedTypes, type InboundMessage } from "../dingtalk/RobotMessage.js"
 
 /** Chat commands. */
@@ -39,15 +40,5 @@ export const route = (message: InboundMessage, maxInputBytes: number): Route => 
   return { _tag: "Turn", text }
 }
 
-/** The help text of `/help` (and of unknown situations). */
-export const helpText = [
-  "I forward your messages to an OpenCode coding agent and reply with its answer.",
-  "",
-  "- `/new` start a fresh OpenCode session for this chat",
-  "- `/stop` stop the running answer",
-  "- `/status` show the session, the queue and the connection",
-  "- `/help` this text",
-  "- `/pair CODE` (admins) approve a sender's pairing code",
-  "",
-  `I read ${supportedTypes.join(", ")} messages.`,
-].join("\n")
+/** The help text of `/help` (and of unknown situations), in the chat's language. */
+export const helpText = (messages: MessagesShape): string => messages.text("help.text", { types: supportedTypes.join(", ") })

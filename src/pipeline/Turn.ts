@@ -5,6 +5,7 @@
 import { Clock, Effect } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
+import { Messages, type MessagesShape } from "../core/Messages.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
@@ -16,20 +17,18 @@ export type RunningTurns = Map<string, string>
  * What the user reads when OpenCode failed: what happened and who can fix it, never a URL, a credential
  * or OpenCode's raw error text (those go to the log).
  */
-export const explain = (error: OpenCodeError): string => {
+export const explain = (error: OpenCodeError, messages: MessagesShape): string => {
   switch (error._tag) {
     case "OpenCodeUnreachable":
-      return "OpenCode is not reachable right now; the operator can see details in the logs."
+      return messages.text("error.opencodeUnreachable")
     case "OpenCodeRequestFailed":
-      return error.status === 401
-        ? "OpenCode refused the bridge's credentials; the operator can see details in the logs."
-        : "OpenCode could not handle this request; the operator can see details in the logs."
+      return error.status === 401 ? messages.text("error.opencodeRefusedCredentials") : messages.text("error.opencodeRequestFailed")
     case "TurnTimedOut":
-      return error.message
+      return messages.text("error.turnTimedOut", { seconds: Math.round(error.timeoutMs / 1000) })
     case "TurnFailed":
-      return `The agent stopped with an error (${error.name.replace(/[^\w.-]/g, "").slice(0, 60)}); the operator can see details in the logs.`
+      return messages.text("error.turnFailed", { name: error.name.replace(/[^\w.-]/g, "").slice(0, 60) })
     case "SessionNotFound":
-      return "The OpenCode session of this chat no longer exists; send your message again to start a new one."
+      return messages.text("error.sessionNotFound")
   }
 }
 
@@ -40,6 +39,7 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     const opencode = yield* OpenCodeClient
     const delivery = yield* Delivery
     const metrics = yield* BridgeMetrics
+    const messages = yield* Messages
     const conversationId = message.conversationId
     const startedAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("queueWait", startedAt - queuedAt)
@@ -63,13 +63,13 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       const error = outcome.failure
       yield* metrics.increment(error._tag === "TurnTimedOut" ? "timedOut" : "failed")
       yield* Effect.logWarning("OpenCode turn failed").pipe(Effect.annotateLogs({ error: error.message }))
-      return yield* delivery.send({ conversationId, text: `⚠️ ${explain(error)}`, format: "text" })
+      return yield* delivery.send({ conversationId, text: messages.text("turn.failedPrefix", { reason: explain(error, messages) }), format: "text" })
     }
 
     const { result, beforeRequest, answeredAt } = outcome.success
     const reply = result._tag === "Aborted"
-      ? { text: "⏹ Stopped.", format: "text" as const }
-      : { text: result.text.trim() === "" ? "(OpenCode finished without a text answer.)" : result.text, format: "markdown" as const }
+      ? { text: messages.text("turn.stopped"), format: "text" as const }
+      : { text: result.text.trim() === "" ? messages.text("turn.emptyAnswer") : result.text, format: "markdown" as const }
     if (result._tag === "Aborted") yield* metrics.increment("aborted")
     const deliverAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("overhead", beforeRequest + (deliverAt - answeredAt))

@@ -30,7 +30,7 @@ describe("access, closed by default", () => {
     onCleanup(() => emulator.close(), () => opencode.close())
     const stateDir = mkdtempSync(path.join(tmpdir(), "access-state-"))
     const credentials = { DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, BRIDGE_STATE_DIR: stateDir }
-    const server = spawnMain({ ...credentials, DINGTALK_API_URL: emulator.url, OPENCODE_SERVER_URL: opencode.url, DINGTALK_RECONNECT_BASE_MS: "200" })
+    const server = spawnMain({ ...credentials, DINGTALK_API_URL: emulator.url, OPENCODE_SERVER_URL: opencode.url, DINGTALK_RECONNECT_BASE_MS: "200", BRIDGE_LANGUAGE: "en" })
     onCleanup(() => server.kill())
     await server.initialize()
     await emulator.waitForConnections(1, 10_000)

@@ -20,7 +20,7 @@ it.runIf(haveChromium)("without credentials, the chat page sends 'hello' through
   const opencode = await startFakeOpenCode()
   onCleanup(() => opencode.close())
   const port = await freePort()
-  const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")) })
+  const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")), BRIDGE_LANGUAGE: "en" })
   onCleanup(() => server.kill())
   await server.initialize()
   const deadline = Date.now() + 10_000
@@ -92,6 +92,9 @@ it("the sandbox API refuses other sites, requests without the page's token, non-
   expect(page.status).toBe(200)
   const token = /<meta name="sandbox-token" content="([^"]+)">/.exec(page.body)?.[1]
   expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/)
+  // Without BRIDGE_LANGUAGE the page speaks Chinese, like the robot.
+  expect(page.body).toContain('<html lang="zh-CN">')
+  expect(page.body).toContain("给机器人发消息")
   const withToken = { host, origin: `http://${host}`, "x-sandbox-token": token! }
   expect((await request(port, "POST", "/api/send", { ...withToken, "content-type": "text/plain" }, send)).status).toBe(415)
   expect((await request(port, "POST", "/api/send", { ...withToken, "x-sandbox-token": "wrong" , "content-type": "application/json" }, send)).status).toBe(403)

@@ -8,7 +8,10 @@ import { Bridge } from "../../src/pipeline/Bridge.js"
 import { DingTalkEmulatorScoped, type DingTalkEmulatorOptions } from "../../src/emulator/DingTalkEmulator.js"
 import { FakeOpenCodeScoped, type FakeOpenCodeOptions } from "../../src/testing/FakeOpenCode.js"
 
-/** Environment for a bridge that talks to local test servers only; access is open unless `extra` says otherwise. */
+/**
+ * Environment for a bridge that talks to local test servers only; access is open and chat texts are English
+ * (tests assert them) unless `extra` says otherwise.
+ */
 export const testEnv = (emulator: { url: string; clientId: string; clientSecret: string }, opencodeUrl: string, extra: Record<string, string> = {}) => ({
   DINGTALK_CLIENT_ID: emulator.clientId,
   DINGTALK_CLIENT_SECRET: emulator.clientSecret,
@@ -17,6 +20,7 @@ export const testEnv = (emulator: { url: string; clientId: string; clientSecret:
   DINGTALK_RECONNECT_JITTER: "false",
   DINGTALK_RECONNECT_BASE_MS: "200",
   DINGTALK_ACCESS: "open",
+  BRIDGE_LANGUAGE: "en",
   ...extra,
 })
 

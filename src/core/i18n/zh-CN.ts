@@ -1,0 +1,107 @@
+/** 简体中文聊天文本：键和 `{占位符}` 与 en.ts 完全一致。 */
+import type { Catalogue } from "./en.js"
+
+export const zhCN: Catalogue = {
+  // /help，也是对空消息的回答
+  "help.text": [
+    "我会把你的消息转给 OpenCode 编程智能体，并把它的回答发回给你。",
+    "",
+    "- `/new` 为本会话开启一个新的 OpenCode 会话",
+    "- `/stop` 停止正在进行的回答",
+    "- `/status` 查看会话、排队和连接状态",
+    "- `/help` 显示本帮助",
+    "- `/pair 代码`（管理员）批准某人的配对代码",
+    "",
+    "我能读取的消息类型：{types}。",
+  ].join("\n"),
+
+  // /status
+  "status.title": "状态",
+  "status.session": "**会话：** {session}",
+  "status.noSession": "尚未创建",
+  "status.thisChat": "**本会话：** {state}，{waiting} 条排队中",
+  "status.answering": "正在回答",
+  "status.idle": "空闲",
+  "status.allChats": "**全部会话：** {running} 个进行中，{waiting} 条排队中",
+  "status.dingtalk": "**钉钉：** {state}",
+  "status.opencode": "**OpenCode：** {state}",
+  "status.reachable": "可连接",
+  "status.unreachable": "无法连接",
+  "connection.connecting": "连接中",
+  "connection.connected": "已连接",
+  "connection.backoff": "重连中",
+  "connection.failed": "连接失败",
+  "connection.stopped": "已停止",
+
+  // /stop 和 /new
+  "stop.nothingRunning": "本会话中没有正在进行的任务。",
+  "stop.failed": "无法停止：OpenCode 没有响应。管理员可以在日志中查看详情。",
+  "new.started": "已开启新的 OpenCode 会话（{session}）。",
+  "new.failed": "无法开启新会话：OpenCode 暂时无法连接。管理员可以在日志中查看详情。",
+
+  // 不转发的消息
+  "input.unsupported": "暂时无法读取 {msgtype} 类型的消息。请发送文字、富文本或语音消息。",
+  "input.tooLong": "这条消息有 {bytes} 字节，上限是 {limit} 字节。请发送短一些的消息。",
+  "input.busy": "我正忙，还有 {waiting} 条消息在排队；请过一分钟再发一次。",
+
+  // 一轮回答，或没有回答的原因
+  "turn.stopped": "⏹ 已停止。",
+  "turn.emptyAnswer": "（OpenCode 已完成，但没有文字回答。）",
+  "turn.failedPrefix": "⚠️ {reason}",
+  "error.opencodeUnreachable": "OpenCode 暂时无法连接；管理员可以在日志中查看详情。",
+  "error.opencodeRefusedCredentials": "OpenCode 拒绝了桥接服务的凭据；管理员可以在日志中查看详情。",
+  "error.opencodeRequestFailed": "OpenCode 无法处理这个请求；管理员可以在日志中查看详情。",
+  "error.turnTimedOut": "OpenCode 在 {seconds} 秒内没有完成，本轮已停止。",
+  "error.turnFailed": "智能体因错误而停止（{name}）；管理员可以在日志中查看详情。",
+  "error.sessionNotFound": "本会话对应的 OpenCode 会话已不存在；请再发一次消息，将自动开启新会话。",
+
+  // 访问控制：拒绝、配对、管理员命令
+  "access.denied": "抱歉，这个机器人没有对你开放。请联系管理员为你开通访问权限。",
+  "access.pairingCode": [
+    "这个机器人只回答管理员批准过的人。你的配对代码是 {code}（{minutes} 分钟内有效）。",
+    "请把它发给管理员，管理员可以用以下命令批准：dingtalk-mcp-server pair {code}",
+  ].join("\n"),
+  "access.approvedNotice": "你已获批准：请再发一次消息，我会回答你。",
+  "access.adminOnly": "只有机器人的管理员（DINGTALK_ADMINS）才能执行此操作。",
+  "pair.usage": "用法：/pair 代码（机器人发给申请访问者的配对代码）。",
+  "pair.approved": "已批准 {name}：对方的下一条消息将得到回答。",
+  "pair.unknownCode": "配对代码“{code}”不存在或已过期。代码有效期为 1 小时：请让对方重新给机器人发消息以获取新代码。",
+  "pair.notSaved": "批准结果无法保存；管理员可以在日志中查看详情。",
+
+  // 沙盒聊天页面
+  "page.title": "钉钉桥接沙盒",
+  "page.heading": "钉钉沙盒",
+  "page.newChat": "新建单聊",
+  "page.newGroup": "新建群聊",
+  "page.chat": "聊天",
+  "page.yourName": "你的名字",
+  "page.defaultSender": "沙盒用户",
+  "page.messagePlaceholder": "给机器人发消息（试试 /help）",
+  "page.message": "消息",
+  "page.send": "发送",
+  "page.bridge": "桥接服务",
+  "page.note": "回复按钉钉的显示方式呈现：较长的回答会分成带编号的几段，每分钟最多发送配置的条数（超出的会等待；每段的时间可以看出来）。",
+  "page.group": "群聊",
+  "page.oneOnOne": "单聊",
+  "page.groupSuffix": "（群聊，需要 @机器人）",
+  "page.oneOnOneSuffix": "（与机器人单聊）",
+  "page.robot": "机器人",
+  "page.via": "经由 {route}",
+  "page.statDingTalk": "钉钉",
+  "page.statQueue": "队列",
+  "page.statQueueValue": "{waiting} 条排队，{running} 个进行中",
+  "page.statTurnP50": "回答耗时 p50",
+  "page.statReceived": "已接收",
+  "page.statReplies": "已回复",
+  "page.statRepliesValue": "{replies}（共 {parts} 段）",
+  "page.statRateLimitWait": "限流等待",
+  "page.opencodeReachable": "OpenCode 可连接：{url}",
+  "page.opencodeUnreachableTitle": "OpenCode 无法连接",
+  "page.opencodeUnreachableHint": "地址：{url}。请在你的项目中运行 {command} 启动它（或设置 OPENCODE_SERVER_URL），然后重新发送消息。",
+  "page.chatRobot": "机器人",
+  "page.chatSandboxTeam": "沙盒团队",
+  "page.chatGroupN": "群聊 {n}",
+  "page.chatN": "单聊 {n}",
+  "page.tooManyChats": "最多 {max} 个会话；重启沙盒即可重新开始。",
+  "page.badSend": "会话不存在或消息为空",
+}
