@@ -147,7 +147,8 @@ const chat = Config.all({
   language: Config.String("BRIDGE_LANGUAGE").pipe(
     Config.withDefault(defaultLanguage),
     Config.mapEffect((raw) => {
-      const language = languageOf(raw)
+      // Empty (`BRIDGE_LANGUAGE=` in .env) means the default.
+      const language = raw.trim() === "" ? defaultLanguage : languageOf(raw)
       return language === undefined ? invalid(`BRIDGE_LANGUAGE must be one of ${languages.join(", ")}; got "${raw}"`) : Effect.succeed(language)
     })
   ),
