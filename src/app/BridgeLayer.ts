@@ -11,6 +11,8 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { DingTalkHttp } from "../dingtalk/DingTalkHttp.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { Delivery } from "../dingtalk/Delivery.js"
+import { Cards } from "../dingtalk/Cards.js"
+import { CardLimiter } from "../dingtalk/CardLimiter.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { statePathFor } from "../core/StateDir.js"
@@ -21,8 +23,8 @@ const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerSt
 
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
 const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
-  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
+  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, Cards.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer, CardLimiter.layer)),
     Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, RateLimiterLive)),
     Layer.provideMerge(BridgeMetrics.layer)
   )

@@ -33,6 +33,8 @@ export const redactQuery = (url: string): string => url.replace(/\?.*$/, "?…")
 export interface PostOptions {
   readonly headers?: Record<string, string>
   readonly retries?: number
+  /** Default `POST`; the card APIs update with `PUT`. */
+  readonly method?: "POST" | "PUT"
 }
 
 class Retryable {
@@ -56,8 +58,8 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       const retryPolicy = (times: number) =>
         Schedule.exponential(Duration.millis(Math.min(500, httpTimeoutMs / 4)), 2).pipe(Schedule.upTo({ times: Math.max(0, times) }))
 
-      const attempt = (url: URL, body: unknown, headers: Record<string, string>) =>
-        requestJson({ agents, method: "POST", url, headers, body, timeoutMs: httpTimeoutMs }).pipe(
+      const attempt = (url: URL, body: unknown, headers: Record<string, string>, method: "POST" | "PUT" = "POST") =>
+        requestJson({ agents, method, url, headers, body, timeoutMs: httpTimeoutMs }).pipe(
           Effect.mapError((error) => new Retryable(error.detail)),
           Effect.flatMap(({ status, text }) =>
             status >= 500 ? Effect.fail(new Retryable(`HTTP ${status}: ${text.slice(0, 200)}`)) : Effect.succeed<JsonAnswer>({ status, body: parseJson(text) })
@@ -67,7 +69,7 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       const postJson = Effect.fn("DingTalkHttp.postJson")(function*(url: string, body: unknown, options: PostOptions = {}) {
         const target = yield* Effect.try({ try: () => new URL(url), catch: () => new DingTalkUnreachable({ url, detail: "invalid URL" }) })
         return yield* metrics.increment("httpRequests").pipe(
-          Effect.andThen(attempt(target, body, options.headers ?? {})),
+          Effect.andThen(attempt(target, body, options.headers ?? {}, options.method)),
           Effect.retry(retryPolicy(options.retries ?? httpRetries)),
           Effect.mapError((error) => new DingTalkUnreachable({ url, detail: error.detail }))
         )
