@@ -3,7 +3,6 @@
  * caller provides (the CLI from the environment, an embedding app or a test from its own layers).
  */
 import { Effect, Layer } from "effect"
-import { RateLimiter } from "effect/persistence"
 import { Bridge } from "../pipeline/Bridge.js"
 import { AccessToken } from "../dingtalk/AccessToken.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
@@ -11,6 +10,7 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { DingTalkHttp } from "../dingtalk/DingTalkHttp.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { Delivery } from "../dingtalk/Delivery.js"
+import { SendLimiter } from "../dingtalk/SendLimiter.js"
 import { Cards } from "../dingtalk/Cards.js"
 import { CardLimiter } from "../dingtalk/CardLimiter.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
@@ -18,14 +18,13 @@ import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
-
-const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
+import { ModelCatalog } from "../opencode/ModelCatalog.js"
 
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
-const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
-  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, Cards.layer).pipe(
+const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>) =>
+  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer, Cards.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer, CardLimiter.layer)),
-    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, RateLimiterLive)),
+    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, SendLimiter.layer)),
     Layer.provideMerge(BridgeMetrics.layer)
   )
 
@@ -38,6 +37,8 @@ export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
 /** The same, with the conversations kept under `BRIDGE_STATE_DIR` so they survive a restart: what the CLI runs. */
 export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
   Effect.succeed(Bridge.layer.pipe(Layer.provideMerge(makeServicesLayer(
-    Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"))
+    Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
+      legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
+    })
   ))))
 ))

@@ -8,7 +8,6 @@ import { Cause, Context, Duration, Effect, Exit, Layer, Option, PubSub, Queue, S
 import http from "node:http"
 import https from "node:https"
 import { BridgeConfig, openCodeAuthHeader } from "../core/BridgeConfig.js"
-import { parseJson } from "../core/RequestJson.js"
 
 const OptionalString = Schema.optional(Schema.String)
 
@@ -125,6 +124,15 @@ const decoders = Object.fromEntries(
   Object.entries(KnownEvents).map(([type, schema]) => [type, Schema.decodeUnknownExit(schema as Schema.Top as typeof Envelope)])
 ) as Record<string, (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>>
 const decodeEnvelope = Schema.decodeUnknownExit(Envelope)
+
+/** JSON of one `data:` line, or undefined when it is not JSON. */
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
 
 /** Decodes one `data:` payload: a known event, another event, or `undefined` when it is not an event we can read. */
 export const decodeEvent = (json: unknown): OpenCodeEvent | undefined => {
