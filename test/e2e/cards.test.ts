@@ -116,6 +116,33 @@ describe("live answers in AI cards, with a real OpenCode", () => {
     })
   }, 60_000)
 
+  it("an answer larger than a card holds continues as markdown, nothing lost", async () => {
+    await withBridge({ DINGTALK_CARD_MAX_BYTES: "1000" }, async () => {
+      emulator.pushMessage({ text: "STREAM 300 8", conversationId: "cid-big", senderStaffId: "staff-big" })
+      const [card] = await emulator.waitForCards(1, { conversationId: "cid-big", timeoutMs: 30_000 })
+      const finished = await emulator.waitForCardFinished(card!.outTrackId, 30_000)
+      const continued = "\n\n*(continued below)*"
+      expect(finished.text.endsWith(continued)).toBe(true)
+      const head = finished.text.slice(0, -continued.length)
+      expect(Buffer.byteLength(head)).toBeLessThanOrEqual(1_000)
+      const replies = await emulator.waitForReplies(1, { conversationId: "cid-big", timeoutMs: 10_000 })
+      expect(head + replies.map((reply) => reply.text).join("")).toBe(streamedText(300))
+    })
+  }, 60_000)
+
+  it("without cards, a long turn gets one progress message, and the next long turn soon after none", async () => {
+    await withBridge({ DINGTALK_CARDS: "off", BRIDGE_PROGRESS_AFTER_MS: "1000" }, async () => {
+      emulator.pushMessage({ text: "STREAM 8 300", conversationId: "cid-progress", senderStaffId: "staff-progress" })
+      const first = await emulator.waitForReplies(2, { conversationId: "cid-progress", timeoutMs: 30_000 })
+      expect(first[0]!.text).toMatch(/^⏳ Still working \(\d+ s\)\./)
+      expect(first[1]!.text).toBe(streamedText(8))
+      emulator.pushMessage({ text: "STREAM 9 300", conversationId: "cid-progress", senderStaffId: "staff-progress" })
+      const second = await emulator.waitForReplies(3, { conversationId: "cid-progress", timeoutMs: 30_000 })
+      expect(second[2]!.text).toBe(streamedText(9))
+      expect(emulator.cardsFor("cid-progress")).toHaveLength(0)
+    })
+  }, 60_000)
+
   it("/stop during a stream ends the card as stopped with the text so far", async () => {
     await withBridge({}, async () => {
       emulator.pushMessage({ text: "STREAM 40 250", conversationId: "cid-stop", senderStaffId: "staff-stop" })
