@@ -12,6 +12,8 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { Cards } from "../dingtalk/Cards.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
@@ -40,7 +42,7 @@ export class Bridge extends Context.Service<Bridge, {
       const sessions = yield* Sessions
       const opencode = yield* OpenCodeClient
       const access = yield* AccessPolicy
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics>()
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards>()
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
 
