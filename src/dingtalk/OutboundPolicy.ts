@@ -45,3 +45,11 @@ export const checkGatewayEndpoint = (raw: string): Result.Result<URL, string> =>
     if (url.protocol === "ws:" && isLoopbackHost(url.hostname)) return Result.succeed(url)
     return Result.fail("only wss: (or ws: on loopback) is allowed")
   })
+
+/** A warning when `DINGTALK_API_URL` would carry the client secret in clear over the network (plain http, not loopback). */
+export const apiUrlWarning = (apiUrl: string): string | undefined => {
+  const url = new URL(apiUrl)
+  return url.protocol === "https:" || isLoopbackHost(url.hostname)
+    ? undefined
+    : `DINGTALK_API_URL ${describeUrl(apiUrl)} is not https: the client secret, tokens and replies would cross the network in clear`
+}
