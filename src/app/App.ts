@@ -16,6 +16,7 @@ import { VERSION } from "../core/Version.js"
 import { ExitCode, helpText, parseCli } from "./Cli.js"
 import { runDoctor } from "./Doctor.js"
 import { runAsOwnerOrFollower } from "./Instances.js"
+import { pairCommand } from "./PairCommand.js"
 import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./Sandbox.js"
 
 // The package directory's .env and --env-file fill in what the real environment does not set; never the
@@ -64,7 +65,7 @@ const program = (() => {
     case "Doctor":
       return doctor
     case "Pair":
-      return fail("dingtalk-mcp-server: pairing is not available in this build.", ExitCode.usage)
+      return pairCommand(cli.command.code)
     case "Serve":
       return serve(sandboxRequested(cli.command.sandbox, process.env))
   }

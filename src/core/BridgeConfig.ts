@@ -72,6 +72,12 @@ const access = Config.all({
   admins: CommaList("DINGTALK_ADMINS"),
 })
 
+/** What `dingtalk-mcp-server pair CODE` reads: where the pairings are (without a client ID, every robot's). */
+export const PairCommandConfig = Config.all({
+  clientId: Config.option(Config.NonEmptyString("DINGTALK_CLIENT_ID")),
+  stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
+})
+
 /** The OpenCode side. */
 const opencode = Config.all({
   serverUrl: BaseUrl("OPENCODE_SERVER_URL", "http://127.0.0.1:4096"),

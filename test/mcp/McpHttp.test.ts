@@ -43,7 +43,7 @@ const startHttpBridge = async (extra: Record<string, string>) => {
   const port = await freePort()
   const server = spawnMain({
     DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
-    OPENCODE_SERVER_URL: opencode.url, MCP_HTTP_PORT: String(port), ...extra,
+    OPENCODE_SERVER_URL: opencode.url, MCP_HTTP_PORT: String(port), DINGTALK_ACCESS: "open", ...extra,
   })
   onCleanup(() => server.kill())
   await server.initialize()
