@@ -16,12 +16,14 @@ import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
+import { ProjectFolders } from "../opencode/ProjectFolders.js"
+import { MediaDownload } from "../dingtalk/MediaDownload.js"
 
 const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
 
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
 const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
-  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer).pipe(
+  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer, ProjectFolders.layer, MediaDownload.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer)),
     Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, RateLimiterLive)),
     Layer.provideMerge(BridgeMetrics.layer)

@@ -10,6 +10,7 @@ export const counterNames = [
   "processed", "failed", "timedOut", "aborted",
   "replies", "replyParts", "replyFailures", "openApiFallbacks", "throttleRetries", "rateLimitWaitMs",
   "httpRequests", "httpConnections",
+  "attachmentsSaved", "attachmentsFailed", "mediaSent",
 ] as const
 /** One of the counters. */
 export type CounterName = typeof counterNames[number]

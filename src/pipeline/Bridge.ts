@@ -16,6 +16,7 @@ import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
 import { type Command, helpText, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
+import { makePromptParts } from "./PromptParts.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 
 /** Texts longer than this are refused instead of being sent to the agent. */
@@ -56,6 +57,7 @@ export class Bridge extends Context.Service<Bridge, {
         },
       })
       const running: RunningTurns = new Map()
+      const promptParts = yield* makePromptParts
 
       // Notices go out in the background: a rate-limited reply must never hold up the message stream.
       const inBackground = <E>(effect: Effect.Effect<unknown, E>) => Effect.forkIn(Effect.ignore(effect), scope).pipe(Effect.asVoid)
@@ -121,7 +123,11 @@ export class Bridge extends Context.Service<Bridge, {
             case "Unsupported":
               yield* metrics.increment("unsupported")
               yield* Effect.logInfo(`Unsupported message type ${decided.msgtype}`)
-              return yield* notify(conversationId, `I cannot read ${decided.msgtype} messages yet. Send text, rich text or a voice message.`)
+              return yield* notify(conversationId, `I cannot read ${decided.msgtype} messages yet. Send text, a picture, a file, a video or a voice message.`)
+            case "Malformed":
+              yield* metrics.increment("malformed")
+              yield* Effect.logWarning(`Malformed ${decided.msgtype} message: ${decided.reason}`)
+              return yield* notify(conversationId, `I could not read that ${decided.msgtype} message: ${decided.reason}. Please send it again.`)
             case "TooLong":
               yield* metrics.increment("malformed")
               return yield* notify(conversationId, `That message is ${decided.bytes} bytes; the limit is ${MAX_INPUT_BYTES}. Send a shorter one.`)
@@ -131,7 +137,10 @@ export class Bridge extends Context.Service<Bridge, {
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
             case "Turn": {
-              const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt).pipe(Effect.provideContext(services)))
+              // Attachments are fetched now; the turn waits for them (nothing left to send: the user was told why).
+              const prompt = yield* promptParts.prepare(message, decided.text)
+              const turn = prompt.pipe(Effect.flatMap((parts) => parts.length === 0 ? Effect.void : runTurn(message, parts, running, queuedAt)))
+              const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")
                 yield* notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`)

@@ -6,7 +6,7 @@ import { Clock, Effect } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
-import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type OpenCodeError, type PromptPart, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
 
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
@@ -26,7 +26,7 @@ const explain = (error: OpenCodeError): string => {
 }
 
 /** Runs one turn for a message and delivers the answer (or the reason there is none). */
-export const runTurn = (message: InboundMessage, text: string, running: RunningTurns, queuedAt: number) =>
+export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<PromptPart>, running: RunningTurns, queuedAt: number) =>
   Effect.gen(function*() {
     const sessions = yield* Sessions
     const opencode = yield* OpenCodeClient
@@ -40,7 +40,7 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
       running.set(conversationId, sessionId)
       const requestAt = yield* Clock.currentTimeMillis
-      const result = yield* opencode.prompt(sessionId, textPrompt(text)).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
+      const result = yield* opencode.prompt(sessionId, typeof text === "string" ? textPrompt(text) : text).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
       return { result, beforeRequest: requestAt - startedAt, answeredAt }
