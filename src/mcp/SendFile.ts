@@ -4,11 +4,12 @@
  * default the attachments folder and OpenCode's project) or bytes with a file name; it is uploaded
  * to DingTalk's media storage and sent through `Delivery` (same rate limit and fallbacks as messages).
  */
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import fs from "node:fs"
 import path from "node:path"
 import { isInside, safeFileName } from "../core/SafeFileName.js"
-import { Delivery } from "../dingtalk/Delivery.js"
+import { Conversations } from "../dingtalk/Conversations.js"
+import { Delivery, UnknownConversation } from "../dingtalk/Delivery.js"
 import { mimeOfName } from "../dingtalk/MediaDownload.js"
 import { MediaUpload } from "../dingtalk/MediaUpload.js"
 import { ProjectFolders } from "../opencode/ProjectFolders.js"
@@ -70,6 +71,10 @@ export const sendFile = defineTool({
       const uploads = yield* MediaUpload
       const delivery = yield* Delivery
       const maxBytes = uploads.maxBytes
+      // Nothing is uploaded for a conversation the robot cannot write to.
+      if (Option.isNone(yield* Conversations.use((conversations) => conversations.get(input.conversationId)))) {
+        return yield* fail(new UnknownConversation({ conversationId: input.conversationId }).message)
+      }
       if ((input.path === undefined) === (input.base64 === undefined)) return yield* fail("Give exactly one of `path` or `base64` (with `fileName`).")
       if (input.fileName !== undefined) {
         const problem = checkGivenName(input.fileName)
