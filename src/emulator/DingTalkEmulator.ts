@@ -89,6 +89,8 @@ export interface MediaOptions {
   readonly contentType?: string
   /** The temporary URL answers 403, as an expired one does. */
   readonly brokenUrl?: boolean
+  /** Sent without `Content-Length` (chunked), so a client only learns the size by reading. */
+  readonly chunked?: boolean
 }
 
 /** A file the client uploaded to `/media/upload`. */
@@ -614,7 +616,7 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
       return response.end("<Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>")
     }
     const size = Buffer.isBuffer(entry.media) ? entry.media.length : entry.media.size
-    response.writeHead(200, { "content-type": entry.options.contentType ?? "application/octet-stream", "content-length": size })
+    response.writeHead(200, { "content-type": entry.options.contentType ?? "application/octet-stream", ...(entry.options.chunked === true ? {} : { "content-length": size }) })
     if (Buffer.isBuffer(entry.media)) return response.end(entry.media)
     const block = Buffer.alloc(64 * 1024, 0x61)
     let left = size
@@ -817,8 +819,10 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     },
     addMedia: (content, mediaOptions) => registerMedia(content, mediaOptions),
     pushMedia: (kind, content, mediaOptions = {}, pushOptions = {}) => {
-      const { contentType, brokenUrl, fileName, recognition, downloadCode: omitCode, ...fields } = mediaOptions
-      const downloadCode = registerMedia(content, { ...(contentType === undefined ? {} : { contentType }), ...(brokenUrl === undefined ? {} : { brokenUrl }) })
+      const { contentType, brokenUrl, chunked, fileName, recognition, downloadCode: omitCode, ...fields } = mediaOptions
+      const downloadCode = registerMedia(content, {
+        ...(contentType === undefined ? {} : { contentType }), ...(brokenUrl === undefined ? {} : { brokenUrl }), ...(chunked === undefined ? {} : { chunked }),
+      })
       const codes = omitCode === null ? {} : kind === "picture" ? { downloadCode, pictureDownloadCode: downloadCode } : { downloadCode }
       const extra = kind === "file"
         ? { fileName: fileName ?? "file.bin", fileId: randomUUID(), spaceId: "space-1" }
