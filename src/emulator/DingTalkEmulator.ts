@@ -112,6 +112,8 @@ export interface RecordedMediaSend {
   readonly fileName: string | undefined
   /** The upload it refers to, when the media ID came from this emulator. */
   readonly upload: RecordedUpload | undefined
+  /** `performance.now()` when it arrived. */
+  readonly at: number
 }
 
 /** A message the pushed one replies to (`text.isReplyMsg` + `text.repliedMsg`, or in `content` for richText). */
@@ -581,8 +583,8 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     json(response, 200, { processQueryKey: randomUUID() })
   }
 
-  const recordMedia = (send: Omit<RecordedMediaSend, "upload">) => {
-    mediaSends.push({ ...send, upload: uploads.find((upload) => upload.mediaId === send.mediaId) })
+  const recordMedia = (send: Omit<RecordedMediaSend, "upload" | "at">) => {
+    mediaSends.push({ ...send, upload: uploads.find((upload) => upload.mediaId === send.mediaId), at: performance.now() })
     notify()
   }
 
