@@ -3,7 +3,7 @@
  * conversation → route (commands) → schedule → OpenCode turn → Delivery. `run` keeps it going and fails
  * only when the DingTalk connection is lost for good.
  */
-import { Clock, Context, Effect, Layer, Option, Scope, Stream } from "effect"
+import { Clock, Context, Effect, identity, Layer, Option, Scope, Stream } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
@@ -12,6 +12,8 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { Cards } from "../dingtalk/Cards.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
@@ -41,7 +43,7 @@ export class Bridge extends Context.Service<Bridge, {
       const sessions = yield* Sessions
       const opencode = yield* OpenCodeClient
       const access = yield* AccessPolicy
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics>()
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards>()
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
 
@@ -67,7 +69,7 @@ export class Bridge extends Context.Service<Bridge, {
         )
 
       // Refusals, pairing codes and "busy": one per sender per window, on their own small budget.
-      const replies = makeAccessReplies({ access, delivery, metrics, notify, inBackground })
+      const replies = yield* makeAccessReplies({ access, delivery, metrics, notify, inBackground })
 
       const statusText = (conversationId: string) =>
         Effect.gen(function*() {
@@ -82,7 +84,7 @@ export class Bridge extends Context.Service<Bridge, {
             `**DingTalk:** ${connection.state}`,
             `**OpenCode:** ${reachable ? "reachable" : "not reachable"}`,
           ].join("\n")
-        })
+        }).pipe(Effect.withSpan("Bridge.status"))
 
       const runCommand = (message: InboundMessage, command: Command) => {
         const conversationId = message.conversationId
@@ -150,9 +152,14 @@ export class Bridge extends Context.Service<Bridge, {
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
             case "Turn": {
+              // The turn runs in a scheduler fiber; its spans stay in this message's trace.
+              const span = yield* Effect.option(Effect.currentSpan)
               // Attachments are fetched now; the turn waits for them (nothing left to send: the user was told why).
               const prompt = yield* promptParts.prepare(message, decided.text)
-              const turn = prompt.pipe(Effect.flatMap((parts) => parts.length === 0 ? Effect.void : runTurn(message, parts, running, queuedAt)))
+              const turn = prompt.pipe(
+                Effect.flatMap((parts) => parts.length === 0 ? Effect.void : runTurn(message, parts, running, queuedAt)),
+                Option.isSome(span) ? Effect.withParentSpan(span.value) : identity
+              )
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")
@@ -160,7 +167,10 @@ export class Bridge extends Context.Service<Bridge, {
               }
             }
           }
-        }).pipe(Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId }))
+        }).pipe(
+          Effect.withSpan("Bridge.handle", { attributes: { conversationId: message.conversationId, msgId: message.msgId } }),
+          Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
+        )
 
       const frames = stream.frames.pipe(
         Stream.tap(() => metrics.increment("received")),
