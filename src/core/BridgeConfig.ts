@@ -160,6 +160,18 @@ const sandbox = Config.all({
   port: Config.Port("SANDBOX_PORT").pipe(Config.withDefault(8780)),
 })
 
+/** Pictures, files and voice in both directions. */
+const media = Config.all({
+  /** Attachments larger than this are refused (nothing is written). */
+  maxAttachmentBytes: PositiveInt("BRIDGE_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024),
+  /** Where received files are saved, one folder per conversation; relative paths are inside OpenCode's working directory. */
+  attachmentsDir: Config.String("BRIDGE_ATTACHMENTS_DIR").pipe(Config.withDefault(".dingtalk/attachments")),
+  /** Folders `dingtalk_send_file` may read from; empty: the attachments folder and OpenCode's working directory. */
+  sendFileDirs: CommaList("BRIDGE_SEND_FILE_DIRS"),
+  /** The legacy API host that takes media uploads (`/media/upload`). */
+  oapiUrl: BaseUrl("DINGTALK_OAPI_URL", "https://oapi.dingtalk.com"),
+})
+
 /** Logging. */
 const logging = Config.all({
   level: LogLevelConfig,
@@ -167,7 +179,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging, media })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
