@@ -16,6 +16,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url))
 export const CONTENDERS = {
   project: { script: path.resolve(HERE, "../dist/main.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000" } },
   seed: { script: path.join(HERE, "seed", "main.mjs"), extraEnv: {} },
+  // The project without the re-exec: the bundled app straight on the machine's Node (for comparison runs only).
+  inProcess: { script: path.resolve(HERE, "../dist/cli/app.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000" } },
 } as const
 export type Contender = keyof typeof CONTENDERS
 
@@ -86,7 +88,7 @@ export const messageRun = async (who: Contender, node: string, options: { messag
     env: {
       PATH: process.env.PATH ?? "", HOME: cwd, BRIDGE_STATE_DIR: cwd,
       DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url, ...extraEnv,
+      OPENCODE_SERVER_URL: opencode.url, ...extraEnv, ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
     },
     // stdin stays open (an MCP client that has not spoken yet); stderr is read, as an MCP client does.
     stdio: ["pipe", "pipe", "pipe"],
@@ -165,13 +167,13 @@ export const coldStart = async (who: Contender, node: string, runs: number) => {
   return round(percentile(times, 50), 0)
 }
 
-// Alone: `node bench/versus.ts [project|seed] [messages] [rate] [--cpu-prof dir]` prints one contender's figures.
+// Alone: `node bench/versus.ts [project|seed|inProcess] [messages] [rate] [--cpu-prof dir]` prints one contender's figures.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const who = (process.argv[2] ?? "project") as Contender
   const profileAt = process.argv.indexOf("--cpu-prof")
   const node = machineNode()
   const run = await messageRun(who, node.path, {
-    messages: Number(process.argv[3] ?? 1000), rate: Number(process.argv[4] ?? 25), latencyMs: 50, warmup: 200,
+    messages: Number(process.argv[3] ?? 1000), rate: Number(process.argv[4] ?? 25), latencyMs: 50, warmup: 100,
     ...(profileAt > 0 ? { profileDir: process.argv[profileAt + 1]! } : {}),
   })
   process.stdout.write(`${JSON.stringify({ who, node: node.version, ...run, coldStartMs: await coldStart(who, node.path, 5) }, null, 2)}\n`)

@@ -3,7 +3,8 @@
  * in them. `dingtalk_send_message` and `dingtalk_list_conversations` read this; the pipeline writes it.
  */
 import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
+import { mkdir, rename, writeFile } from "node:fs/promises"
 import path from "node:path"
 import type { InboundMessage } from "./RobotMessage.js"
 
@@ -54,11 +55,12 @@ export class Conversations extends Context.Service<Conversations, {
           for (const c of loaded.value) byId.set(c.id, { ...c, title: c.title, lastSenderStaffId: c.lastSenderStaffId })
         }
         if (byId.size > 0) yield* Effect.logInfo(`Remembered ${byId.size} conversation(s) from ${file}`)
-        const save = Effect.try(() => {
-          mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+        // Asynchronous file calls: a save must not stall the messages arriving meanwhile.
+        const save = Effect.tryPromise(async () => {
+          await mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
           const temporary = `${file}.${process.pid}.tmp`
-          writeFileSync(temporary, JSON.stringify([...byId.values()]), { mode: 0o600 })
-          renameSync(temporary, file)
+          await writeFile(temporary, JSON.stringify([...byId.values()]), { mode: 0o600 })
+          await rename(temporary, file)
         }).pipe(Effect.catch((error) => Effect.logWarning(`Could not save conversations to ${file}: ${String(error.cause)}`)))
         let dirty = false
         yield* Effect.forkScoped(Effect.suspend(() => (dirty ? ((dirty = false), save) : Effect.void)).pipe(Effect.repeat(Schedule.spaced("1 second"))))
