@@ -3,6 +3,7 @@
  * Each value has a documented env name, a default and validation; secrets are `Redacted`.
  */
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { createHash } from "node:crypto"
 import { defaultStateDir } from "./StateDir.js"
 
 const invalid = (message: string) => Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
@@ -71,12 +72,20 @@ const access = Config.all({
   admins: CommaList("DINGTALK_ADMINS"),
 })
 
+/** What `dingtalk-mcp-server pair CODE` reads: where the pairings are (without a client ID, every robot's). */
+export const PairCommandConfig = Config.all({
+  clientId: Config.option(Config.NonEmptyString("DINGTALK_CLIENT_ID")),
+  stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
+})
+
 /** The OpenCode side. */
 const opencode = Config.all({
   serverUrl: BaseUrl("OPENCODE_SERVER_URL", "http://127.0.0.1:4096"),
   username: Config.String("OPENCODE_SERVER_USERNAME").pipe(Config.withDefault("opencode")),
   password: Config.option(NonEmptySecret("OPENCODE_SERVER_PASSWORD")),
   turnTimeoutMs: PositiveInt("OPENCODE_TURN_TIMEOUT_MS", 600_000),
+  /** The event stream is reopened after this much silence (OpenCode sends a heartbeat about every 10 s). */
+  eventSilenceMs: PositiveInt("OPENCODE_EVENT_SILENCE_MS", 30_000),
 })
 
 /** The message pipeline between the two. */
@@ -103,6 +112,25 @@ const delivery = Config.all({
   shutdownGraceMs: PositiveInt("DINGTALK_SHUTDOWN_GRACE_MS", 10_000),
 })
 
+/** Live answers in DingTalk AI cards. */
+const cards = Config.all({
+  /** `on` (default): a turn's answer streams into an AI card; `off`: one markdown reply at the end. */
+  enabled: Config.Literals(["on", "off"], "DINGTALK_CARDS").pipe(Config.withDefault("on" as const), Config.map((v) => v === "on")),
+  templateId: Config.String("DINGTALK_CARD_TEMPLATE_ID").pipe(Config.withDefault("02fcf2f4-5e02-4a85-b672-46d1f715543e.schema")),
+  /** The template's streaming variable. */
+  contentKey: Config.String("DINGTALK_CARD_CONTENT_KEY").pipe(Config.withDefault("msgContent")),
+  /** At most one card update per card this often; never below 200 ms. */
+  updateMs: PositiveInt("DINGTALK_CARD_UPDATE_MS", 1_000).pipe(Config.map((ms) => Math.max(200, ms))),
+  /** After a card failure (no permission, QPS limit, 5xx) cards stay off this long; answers go as markdown. */
+  pauseMs: PositiveInt("DINGTALK_CARD_PAUSE_MS", 30 * 60_000),
+  /** A card holds this much answer text (UTF-8 bytes); the rest continues as markdown messages. */
+  maxBytes: PositiveInt("DINGTALK_CARD_MAX_BYTES", 16_000),
+  /** Card API calls per second, per API, shared by all conversations. */
+  qps: PositiveInt("DINGTALK_CARD_QPS", 20),
+  /** Without cards, a turn running this long gets one progress message (at most one per chat per 5 minutes). */
+  progressAfterMs: PositiveInt("BRIDGE_PROGRESS_AFTER_MS", 60_000),
+})
+
 /** This process among others of the same robot. */
 const instance = Config.all({
   /** One process per client ID owns the DingTalk connection; the others forward their MCP tool calls to it. */
@@ -110,12 +138,22 @@ const instance = Config.all({
   stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
 })
 
+/** Loopback names and addresses: only these may serve MCP over HTTP without a token. */
+export const isLoopbackHost = (host: string): boolean => /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i.test(host.trim())
+
 /** MCP over Streamable HTTP on the owner, when a port is set. */
 const mcpHttp = Config.all({
   port: Config.option(Config.Port("MCP_HTTP_PORT")),
   host: Config.String("MCP_HTTP_HOST").pipe(Config.withDefault("127.0.0.1")),
   token: Config.option(NonEmptySecret("MCP_HTTP_TOKEN")),
-})
+}).pipe(
+  // The tools drive the robot: serving them beyond this machine without a token would hand it to the network.
+  Config.mapEffect((settings) =>
+    Option.isSome(settings.port) && Option.isNone(settings.token) && !isLoopbackHost(settings.host)
+      ? invalid(`MCP_HTTP_HOST=${settings.host} is not a loopback address, so MCP_HTTP_TOKEN must be set (or bind MCP_HTTP_HOST to 127.0.0.1).`)
+      : Effect.succeed(settings)
+  )
+)
 
 /** The sandbox chat page (sandbox mode only). */
 const sandbox = Config.all({
@@ -129,7 +167,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, instance, mcpHttp, sandbox, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
@@ -142,6 +180,19 @@ export const openCodeAuthHeader = (settings: BridgeSettings): Option.Option<stri
   Option.map(settings.opencode.password, (password) =>
     `Basic ${Buffer.from(`${settings.opencode.username}:${Redacted.value(password)}`).toString("base64")}`)
 
+/** A hash of who may drive the agent (mode, sorted allowlists, admins): every instance of one robot must agree on it. */
+export const accessPolicyFingerprint = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  const sorted = (list: ReadonlyArray<string>) => [...new Set(list)].sort()
+  return createHash("sha256").update(JSON.stringify([mode, sorted(allowedUsers), sorted(allowedConversations), sorted(admins)])).digest("hex").slice(0, 16)
+}
+
+/** The access policy in a few words for logs (counts, not IDs). */
+export const describeAccessPolicy = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  return `DINGTALK_ACCESS=${mode}, ${allowedUsers.length} allowed user(s), ${allowedConversations.length} allowed conversation(s), ${admins.length} admin(s)`
+}
+
 /** The bridge configuration as a service, so tests and embedders can provide their own. */
 export class BridgeConfig extends Context.Service<BridgeConfig, BridgeSettings>()("dingtalk-mcp-server/BridgeConfig") {
   /** Reads the configuration from the current `ConfigProvider` (the environment by default). */
@@ -150,3 +201,27 @@ export class BridgeConfig extends Context.Service<BridgeConfig, BridgeSettings>(
   static readonly layerFrom = (env: Record<string, string>) =>
     Layer.effect(BridgeConfig, BridgeConfigSchema.parse(ConfigProvider.fromUnknown(env)))
 }
+
+/**
+ * Every variable this file reads: a `.env` key with a DINGTALK_/BRIDGE_/MCP_/OPENCODE_ prefix that is not
+ * here is refused as a typo (src/core/EnvFile.ts). Add a new variable here when you add it above
+ * (test/core/EnvFile.test.ts checks that every name in this file is listed).
+ */
+export const CONFIG_VARIABLES: ReadonlyArray<string> = [
+  "DINGTALK_CLIENT_ID", "DINGTALK_CLIENT_SECRET", "DINGTALK_API_URL", "DINGTALK_ROBOT_CODE",
+  "DINGTALK_RECONNECT_BASE_MS", "DINGTALK_RECONNECT_MAX_ATTEMPTS", "DINGTALK_RECONNECT_JITTER", "DINGTALK_HEALTHY_AFTER_MS",
+  "DINGTALK_PING_INTERVAL_MS", "DINGTALK_DEAD_SOCKET_MS", "DINGTALK_DISCONNECT_DRAIN_MS",
+  "DINGTALK_ACCESS", "DINGTALK_ALLOWED_USERS", "DINGTALK_ALLOWED_CONVERSATIONS", "DINGTALK_ADMINS",
+  "OPENCODE_SERVER_URL", "OPENCODE_SERVER_USERNAME", "OPENCODE_SERVER_PASSWORD", "OPENCODE_TURN_TIMEOUT_MS", "OPENCODE_EVENT_SILENCE_MS",
+  "BRIDGE_CONCURRENCY", "BRIDGE_BACKLOG", "BRIDGE_DEDUP_CAPACITY", "BRIDGE_DEDUP_TTL_MS", "BRIDGE_SESSION_CACHE_CAPACITY",
+  "BRIDGE_SESSION_CACHE_TTL_MS",
+  "DINGTALK_MAX_MESSAGE_BYTES", "DINGTALK_RATE_LIMIT", "DINGTALK_RATE_WINDOW_MS", "DINGTALK_RATE_LIMIT_KEY",
+  "DINGTALK_THROTTLE_RETRY_MS", "DINGTALK_HTTP_MAX_SOCKETS", "DINGTALK_HTTP_KEEP_ALIVE", "DINGTALK_HTTP_TIMEOUT_MS",
+  "DINGTALK_HTTP_RETRIES", "DINGTALK_SHUTDOWN_GRACE_MS",
+  "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR",
+  "MCP_HTTP_PORT", "MCP_HTTP_HOST", "MCP_HTTP_TOKEN",
+  "SANDBOX_PORT", "LOG_LEVEL", "LOG_FORMAT",
+  "OPENCODE_EVENT_SILENCE_MS",
+  "DINGTALK_CARDS", "DINGTALK_CARD_TEMPLATE_ID", "DINGTALK_CARD_CONTENT_KEY", "DINGTALK_CARD_UPDATE_MS", "DINGTALK_CARD_PAUSE_MS",
+  "DINGTALK_CARD_MAX_BYTES", "DINGTALK_CARD_QPS", "BRIDGE_PROGRESS_AFTER_MS",
+]

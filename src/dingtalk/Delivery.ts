@@ -5,7 +5,7 @@
  * expired — the robot OpenAPI.
  * Parts of one reply go out in order; a throttled part is retried, never lost or duplicated.
  */
-import { Clock, Context, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Schedule, Schema, Semaphore } from "effect"
+import { Clock, Context, Data, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Result, Schedule, Schema, Semaphore } from "effect"
 import { renderPart, splitMessage } from "./Chunk.js"
 import {
   bodyBytes, ErrCode, openApiBody, openApiPath, type OpenApiTarget, type ReplyFormat, type ReplyRoute, titleFrom, webhookBody,
@@ -15,6 +15,8 @@ import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { type Conversation, Conversations } from "./Conversations.js"
 import { DingTalkHttp } from "./DingTalkHttp.js"
+import { checkWebhook, describeUrl } from "./OutboundPolicy.js"
+import type { InboundMessage } from "./RobotMessage.js"
 import { SendLimiter } from "./SendLimiter.js"
 
 /** What to send where. */
@@ -65,17 +67,18 @@ const WEBHOOK_EXPIRY_MARGIN_MS = 10_000
 /** The longest a throttled part keeps waiting for DingTalk to let it through. */
 const THROTTLE_PATIENCE = Duration.minutes(15)
 
-class Throttled {
-  readonly _tag = "Throttled"
-  constructor(readonly detail: string) {}
-}
-class WebhookExpired {
-  readonly _tag = "WebhookExpired"
-}
+/** DingTalk asked us to slow down (errcode 130101, HTTP 403/429): retried on the throttle schedule. */
+class Throttled extends Data.TaggedError("Throttled")<{ readonly detail: string }> {}
+/** The conversation's sessionWebhook expired (errcode 300001): the rest goes through the OpenAPI. */
+class WebhookExpired extends Data.TaggedError("WebhookExpired")<{}> {}
+/** The OpenAPI refused the access token (HTTP 401): refreshed once. */
+class TokenRejected extends Data.TaggedError("TokenRejected")<{ readonly detail: string }> {}
 
 /** Sends replies to DingTalk. */
 export class Delivery extends Context.Service<Delivery, {
   readonly send: (request: SendRequest) => Effect.Effect<DeliveryReceipt, DeliveryError>
+  /** Replies on the webhook of `message` without the conversation being remembered (notices to senders who are not let in). */
+  readonly replyTo: (message: InboundMessage, request: Omit<SendRequest, "conversationId">) => Effect.Effect<DeliveryReceipt, DeliveryError>
 }>()("dingtalk-mcp-server/Delivery") {
   /** Delivery over the shared pool; pending replies get a grace period on shutdown. */
   static readonly layer = Layer.effect(
@@ -139,17 +142,25 @@ export class Delivery extends Context.Service<Delivery, {
             const { errcode, errmsg } = (answer.body ?? {}) as { errcode?: unknown; errmsg?: unknown }
             if (answer.status === 200 && (errcode === ErrCode.ok || errcode === undefined)) return Effect.void
             if (errcode === ErrCode.webhookExpired) return Effect.fail(new WebhookExpired())
-            if (errcode === ErrCode.throttled) return Effect.fail(new Throttled(String(errmsg)))
+            if (errcode === ErrCode.throttled) return Effect.fail(new Throttled({ detail: String(errmsg) }))
             return Effect.fail(fail(`webhook answered HTTP ${answer.status}, errcode ${String(errcode)}: ${String(errmsg)}`))
           })
         )
+
+      // A frame or state entry naming another host is never contacted: the reply goes through the OpenAPI instead.
+      const webhookAllowed = (conversation: Conversation) => {
+        const checked = checkWebhook(conversation.webhook, settings.dingtalk.apiUrl)
+        return Result.isSuccess(checked) ? Effect.succeed(true) : Effect.logWarning(
+          `Refused to send to the sessionWebhook ${describeUrl(conversation.webhook)}: ${checked.failure}; replying through the robot OpenAPI`
+        ).pipe(Effect.as(false))
+      }
 
       const openApiTarget = (conversation: Conversation, fail: (detail: string) => DeliveryFailed): Effect.Effect<OpenApiTarget, DeliveryFailed> =>
         conversation.type === "group"
           ? Effect.succeed<OpenApiTarget>({ _tag: "Group", openConversationId: conversation.id })
           : conversation.lastSenderStaffId !== undefined
           ? Effect.succeed<OpenApiTarget>({ _tag: "User", userId: conversation.lastSenderStaffId })
-          : Effect.fail(fail("the webhook expired and the sender has no staff ID, so the OpenAPI cannot reach them"))
+          : Effect.fail(fail("the webhook expired (or names a host that is not allowed) and the sender has no staff ID, so the OpenAPI cannot reach them"))
 
       const postOpenApi = (body: object, target: OpenApiTarget, fail: (detail: string) => DeliveryFailed) => {
         const attempt = Effect.gen(function*() {
@@ -161,15 +172,15 @@ export class Delivery extends Context.Service<Delivery, {
           const detail = JSON.stringify(answer.body ?? null).slice(0, 300)
           if (answer.status === 401) {
             yield* tokens.invalidate
-            return yield* Effect.fail(new TokenRejected(detail))
+            return yield* Effect.fail(new TokenRejected({ detail }))
           }
-          if (answer.status === 403 || answer.status === 429) return yield* Effect.fail(new Throttled(detail))
+          if (answer.status === 403 || answer.status === 429) return yield* Effect.fail(new Throttled({ detail }))
           return yield* Effect.fail(fail(`OpenAPI answered HTTP ${answer.status}: ${detail}`))
         })
         // A rejected token is refreshed once; after that it is a real failure.
         return attempt.pipe(
-          Effect.retry({ times: 1, while: (error) => error instanceof TokenRejected }),
-          Effect.catchIf((error): error is TokenRejected => error instanceof TokenRejected, (error) => Effect.fail(fail(`OpenAPI rejected a fresh token: ${error.detail}`)))
+          Effect.retry({ times: 1, while: (error) => error._tag === "TokenRejected" }),
+          Effect.catchTag("TokenRejected", (error) => Effect.fail(fail(`OpenAPI rejected a fresh token: ${error.detail}`)))
         )
       }
 
@@ -183,17 +194,17 @@ export class Delivery extends Context.Service<Delivery, {
         return route === "webhook" ? room : Math.floor(room / 2)
       }
 
-      const deliverAll = (request: SendRequest) =>
+      const deliverAll = (request: SendRequest, unremembered?: Conversation) =>
         Effect.gen(function*() {
           const startedAt = yield* Clock.currentTimeMillis
-          const found = yield* conversations.get(request.conversationId)
+          const found = unremembered === undefined ? yield* conversations.get(request.conversationId) : Option.some(unremembered)
           if (Option.isNone(found)) return yield* new UnknownConversation({ conversationId: request.conversationId })
           const conversation = found.value
           const format = request.format ?? "markdown"
           const title = request.title ?? titleFrom(request.text)
           const routes: Array<ReplyRoute> = []
           const id = nextId++
-          let route: ReplyRoute = startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS ? "webhook" : "openapi"
+          let route: ReplyRoute = startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS && (yield* webhookAllowed(conversation)) ? "webhook" : "openapi"
           let remaining = request.text
           let sent = 0
           yield* Effect.addFinalizer(() => Effect.sync(() => pending.delete(id)))
@@ -210,10 +221,10 @@ export class Delivery extends Context.Service<Delivery, {
                 ? postWebhook(conversation, webhookBody(format, title, text), fail)
                 : openApiTarget(conversation, fail).pipe(Effect.flatMap((target) => postOpenApi(openApiBody(robotCode, target, format, title, text), target, fail)))
               const outcome = yield* rateLimited(conversation.id, post).pipe(
-                Effect.retry({ schedule: throttleRetry, while: (error) => error instanceof Throttled }),
-                Effect.catchIf((error): error is Throttled => error instanceof Throttled, (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
+                Effect.retry({ schedule: throttleRetry, while: (error) => error._tag === "Throttled" }),
+                Effect.catchTag("Throttled", (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
                 Effect.as("sent" as const),
-                Effect.catchIf((error): error is WebhookExpired => error instanceof WebhookExpired, () => Effect.succeed("expired" as const))
+                Effect.catchTag("WebhookExpired", () => Effect.succeed("expired" as const))
               )
               if (outcome === "expired") {
                 // The rest (not yet sent) goes through the OpenAPI, re-split for its smaller budget.
@@ -243,12 +254,18 @@ export class Delivery extends Context.Service<Delivery, {
         return yield* Fiber.join(fiber)
       })
 
-      return Delivery.of({ send })
+      const replyTo = Effect.fn("Delivery.replyTo")(function*(message: InboundMessage, request: Omit<SendRequest, "conversationId">) {
+        const conversation: Conversation = {
+          id: message.conversationId, robotCode: message.robotCode, type: message.conversationType, title: message.conversationTitle,
+          lastSenderKey: message.senderKey, lastSenderStaffId: message.senderStaffId, lastSenderNick: message.senderNick,
+          lastActivity: message.receivedAt, messageCount: 1, webhook: message.webhook, webhookExpiresAt: message.webhookExpiresAt,
+        }
+        const full = { ...request, conversationId: message.conversationId }
+        const fiber = yield* FiberSet.run(deliveries, Semaphore.withPermit(lockFor(message.conversationId), deliverAll(full, conversation)))
+        return yield* Fiber.join(fiber)
+      })
+
+      return Delivery.of({ send, replyTo })
     })
   )
-}
-
-class TokenRejected {
-  readonly _tag = "TokenRejected"
-  constructor(readonly detail: string) {}
 }

@@ -1,14 +1,16 @@
 /**
  * MCP over Streamable HTTP on the owning process (when `MCP_HTTP_PORT` is set), beside `GET /healthz`
  * (JSON status) and `GET /metrics` (Prometheus text). Bound to 127.0.0.1 by default; requests whose
- * Host or Origin is not local are refused (DNS rebinding), and `MCP_HTTP_TOKEN` adds a bearer token.
+ * Host or Origin is not local are refused (DNS rebinding), and `MCP_HTTP_TOKEN` adds a bearer token
+ * (required by the configuration for any other address). Connections, header time and body size are capped.
  */
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { Effect, Option, Redacted } from "effect"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
 import { BridgeConfig } from "../core/BridgeConfig.js"
-import { BridgeMetrics, type MetricsSnapshot } from "../core/BridgeMetrics.js"
+import { constantTimeEquals } from "../core/ConstantTimeEquals.js"
+import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { makeMcpServer, type ToolDispatch } from "./McpServer.js"
 
@@ -31,27 +33,12 @@ const originAllowed = (origin: string | undefined) => {
   }
 }
 
-const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+/** Limits of the endpoint: it serves a few local agents, not the public. */
+export const MCP_HTTP_LIMITS = { maxConnections: 32, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxBodyBytes: 1024 * 1024 } as const
 
-/** The metrics in Prometheus text format. */
-export const prometheusText = (snapshot: MetricsSnapshot): string => {
-  const lines: Array<string> = []
-  for (const [name, value] of Object.entries(snapshot.counters)) {
-    lines.push(`# TYPE dingtalk_bridge_${snake(name)}_total counter`, `dingtalk_bridge_${snake(name)}_total ${value}`)
-  }
-  for (const [name, value] of Object.entries(snapshot.gauges)) {
-    lines.push(`# TYPE dingtalk_bridge_${snake(name)} gauge`, `dingtalk_bridge_${snake(name)} ${value}`)
-  }
-  for (const [name, figures] of Object.entries(snapshot.latency)) {
-    const metric = `dingtalk_bridge_${snake(name)}_ms`
-    lines.push(`# TYPE ${metric} summary`)
-    for (const [quantile, value] of [["0.5", figures.p50], ["0.9", figures.p90], ["0.99", figures.p99]] as const) {
-      if (value !== undefined) lines.push(`${metric}{quantile="${quantile}"} ${value}`)
-    }
-    lines.push(`${metric}_count ${figures.count}`)
-  }
-  return `${lines.join("\n")}\n`
-}
+/** Compares an Authorization header with the expected one in constant time (digests have equal length). */
+export const authorizationMatches = (given: string | undefined, expected: string): boolean =>
+  given !== undefined && constantTimeEquals(given, expected)
 
 const send = (response: http.ServerResponse, status: number, contentType: string, body: string) => {
   response.writeHead(status, { "content-type": contentType, "cache-control": "no-store" })
@@ -81,11 +68,11 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
         const status = await run(stream.status)
         return send(response, 200, "application/json", JSON.stringify({ status: status.state === "connected" ? "ok" : "degraded", connection: status.state, ownerPid: process.pid, reconnects: status.reconnects }))
       }
-      if (Option.isSome(expectedAuth) && request.headers.authorization !== expectedAuth.value) {
+      if (Option.isSome(expectedAuth) && !authorizationMatches(request.headers.authorization, expectedAuth.value)) {
         response.setHeader("www-authenticate", "Bearer")
         return jsonRpcError(response, 401, "Unauthorized: send the MCP_HTTP_TOKEN as a bearer token.")
       }
-      if (request.method === "GET" && path === "/metrics") return send(response, 200, "text/plain; version=0.0.4", prometheusText(await run(metrics.snapshot)))
+      if (request.method === "GET" && path === "/metrics") return send(response, 200, "text/plain; version=0.0.4", await run(metrics.prometheus))
       if (path !== "/mcp") return jsonRpcError(response, 404, "Not found: MCP is served at /mcp.")
       if (request.method !== "POST") {
         response.setHeader("allow", "POST")
@@ -93,7 +80,7 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
       }
       // Stateless: a fresh server and transport per request, both closed with the response.
       const server = makeMcpServer(() => dispatch)
-      const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true })
+      const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true, maxRequestBodySize: MCP_HTTP_LIMITS.maxBodyBytes })
       response.on("close", () => {
         void transport.close()
         void server.close()
@@ -109,6 +96,9 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
             if (!response.headersSent) jsonRpcError(response, 500, "Internal error; see the server's stderr.")
           })
         })
+        created.maxConnections = MCP_HTTP_LIMITS.maxConnections
+        created.headersTimeout = MCP_HTTP_LIMITS.headersTimeoutMs
+        created.requestTimeout = MCP_HTTP_LIMITS.requestTimeoutMs
         created.once("error", (error) => resume(Effect.die(error)))
         created.listen(port.value, host, () => resume(Effect.succeed(created)))
       }),

@@ -22,6 +22,7 @@ const setup = async () => {
     OPENCODE_SERVER_URL: opencode.url,
     DINGTALK_RECONNECT_BASE_MS: "200",
     BRIDGE_STATE_DIR: stateDir,
+    DINGTALK_ACCESS: "open",
   }
   const start = async () => {
     const server = spawnMain(env)
@@ -92,7 +93,7 @@ describe("one robot, one owner", () => {
     await emulator.waitForReplies(1, { conversationId: "cid-remembered", timeoutMs: 10_000 })
     a.child.kill("SIGTERM")
     await a.exited
-    expect(readdirSync(stateDir).some((name) => name.endsWith(".conversations.json"))).toBe(true)
+    expect(readdirSync(stateDir).some((name) => name.endsWith(".conversations"))).toBe(true)
 
     const b = await start()
     await emulator.waitForNewConnection(1, 10_000)
