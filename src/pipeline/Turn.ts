@@ -6,8 +6,13 @@ import { Clock, Effect } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
-import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type OpenCodeError, type PromptPart, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { type LiveOutcome, runLiveTurn } from "./LiveTurn.js"
+
+/** How long a turn waits for OpenCode's event stream to open (at start-up) before using the blocking call. */
+const LIVE_WAIT_MS = 3_000
 
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
@@ -34,7 +39,7 @@ export const explain = (error: OpenCodeError): string => {
 }
 
 /** Runs one turn for a message and delivers the answer (or the reason there is none). */
-export const runTurn = (message: InboundMessage, text: string, running: RunningTurns, queuedAt: number) =>
+export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<PromptPart>, running: RunningTurns, queuedAt: number) =>
   Effect.gen(function*() {
     const sessions = yield* Sessions
     const opencode = yield* OpenCodeClient
@@ -44,14 +49,21 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     const startedAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("queueWait", startedAt - queuedAt)
 
+    const events = yield* OpenCodeEvents
     const ask = Effect.gen(function*() {
       const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
       running.set(conversationId, sessionId)
       const requestAt = yield* Clock.currentTimeMillis
-      const result = yield* opencode.prompt(sessionId, textPrompt(text)).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
+      // Live (event stream, AI card) when OpenCode's event stream is open; otherwise the blocking call.
+      const live = yield* events.awaitConnected(LIVE_WAIT_MS)
+      const prompt = typeof text === "string" ? textPrompt(text) : text
+      const outcome: LiveOutcome = yield* (live
+        ? runLiveTurn(message, sessionId, prompt, running)
+        : opencode.prompt(sessionId, prompt).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
+        .pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
-      return { result, beforeRequest: requestAt - startedAt, answeredAt }
+      return { result: outcome.result, onCard: outcome.onCard, overflow: outcome.overflow, beforeRequest: requestAt - startedAt, answeredAt }
     })
     // A session deleted in OpenCode is replaced once, transparently.
     const outcome = yield* ask.pipe(
@@ -66,7 +78,14 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       return yield* delivery.send({ conversationId, text: `⚠️ ${explain(error)}`, format: "text" })
     }
 
-    const { result, beforeRequest, answeredAt } = outcome.success
+    const { result, beforeRequest, answeredAt, onCard, overflow } = outcome.success
+    if (onCard) {
+      // The card holds the answer; only what outgrew it goes out as markdown.
+      if (result._tag === "Aborted") yield* metrics.increment("aborted")
+      if (overflow.trim() !== "") yield* delivery.send({ conversationId, text: overflow, format: "markdown" })
+      yield* metrics.increment("processed")
+      return yield* Effect.logInfo("Answered on a card").pipe(Effect.annotateLogs({ overflowBytes: Buffer.byteLength(overflow) }))
+    }
     const reply = result._tag === "Aborted"
       ? { text: "⏹ Stopped.", format: "text" as const }
       : { text: result.text.trim() === "" ? "(OpenCode finished without a text answer.)" : result.text, format: "markdown" as const }
