@@ -12,12 +12,14 @@ export const counterNames = [
   "processed", "failed", "timedOut", "aborted",
   "replies", "replyParts", "replyFailures", "openApiFallbacks", "throttleRetries", "rateLimitWaitMs",
   "httpRequests", "httpConnections",
+  "cardsCreated", "cardUpdates", "cardTurns", "cardFallbacks", "progressNotices",
+  "attachmentsSaved", "attachmentsFailed", "mediaSent",
 ] as const
 /** One of the counters. */
 export type CounterName = typeof counterNames[number]
 
 /** Latency summaries (milliseconds). */
-export const latencyNames = ["turn", "overhead", "queueWait", "delivery"] as const
+export const latencyNames = ["turn", "overhead", "queueWait", "delivery", "firstCardUpdate"] as const
 /** One of the latency summaries. */
 export type LatencyName = typeof latencyNames[number]
 

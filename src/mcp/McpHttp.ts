@@ -6,10 +6,10 @@
  */
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { Effect, Option, Redacted } from "effect"
-import { createHash, timingSafeEqual } from "node:crypto"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
 import { BridgeConfig } from "../core/BridgeConfig.js"
+import { constantTimeEquals } from "../core/ConstantTimeEquals.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { makeMcpServer, type ToolDispatch } from "./McpServer.js"
@@ -38,7 +38,7 @@ export const MCP_HTTP_LIMITS = { maxConnections: 32, headersTimeoutMs: 10_000, r
 
 /** Compares an Authorization header with the expected one in constant time (digests have equal length). */
 export const authorizationMatches = (given: string | undefined, expected: string): boolean =>
-  given !== undefined && timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())
+  given !== undefined && constantTimeEquals(given, expected)
 
 const send = (response: http.ServerResponse, status: number, contentType: string, body: string) => {
   response.writeHead(status, { "content-type": contentType, "cache-control": "no-store" })

@@ -13,12 +13,15 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { Cards } from "../dingtalk/Cards.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
 import { makeAccessReplies } from "./AccessReplies.js"
 import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
+import { makePromptParts } from "./PromptParts.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 
 /** Texts longer than this are refused instead of being sent to the agent. */
@@ -42,7 +45,7 @@ export class Bridge extends Context.Service<Bridge, {
       const opencode = yield* OpenCodeClient
       const access = yield* AccessPolicy
       const messages = yield* Messages
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | Messages>()
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | Messages>()
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
 
@@ -57,6 +60,7 @@ export class Bridge extends Context.Service<Bridge, {
         },
       })
       const running: RunningTurns = new Map()
+      const promptParts = yield* makePromptParts
 
       // Notices go out in the background: a rate-limited reply must never hold up the message stream.
       const inBackground = <E>(effect: Effect.Effect<unknown, E>) => Effect.forkIn(Effect.ignore(effect), scope).pipe(Effect.asVoid)
@@ -137,6 +141,10 @@ export class Bridge extends Context.Service<Bridge, {
               yield* metrics.increment("unsupported")
               yield* Effect.logInfo(`Unsupported message type ${decided.msgtype}`)
               return yield* notify(conversationId, messages.text("input.unsupported", { msgtype: decided.msgtype }))
+            case "Malformed":
+              yield* metrics.increment("malformed")
+              yield* Effect.logWarning(`Malformed ${decided.msgtype} message: ${decided.reason}`)
+              return yield* notify(conversationId, messages.text("input.malformed", { msgtype: decided.msgtype, reason: messages.text(`malformed.${decided.problem}`) }))
             case "TooLong":
               yield* metrics.increment("malformed")
               return yield* notify(conversationId, messages.text("input.tooLong", { bytes: decided.bytes, limit: MAX_INPUT_BYTES }))
@@ -148,7 +156,12 @@ export class Bridge extends Context.Service<Bridge, {
             case "Turn": {
               // The turn runs in a scheduler fiber; its spans stay in this message's trace.
               const span = yield* Effect.option(Effect.currentSpan)
-              const turn = runTurn(message, decided.text, running, queuedAt).pipe(Option.isSome(span) ? Effect.withParentSpan(span.value) : identity)
+              // Attachments are fetched now; the turn waits for them (nothing left to send: the user was told why).
+              const prompt = yield* promptParts.prepare(message, decided.text)
+              const turn = prompt.pipe(
+                Effect.flatMap((parts) => parts.length === 0 ? Effect.void : runTurn(message, parts, running, queuedAt)),
+                Option.isSome(span) ? Effect.withParentSpan(span.value) : identity
+              )
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")

@@ -3,7 +3,7 @@
  * a chat command, or a polite refusal. Pure: the bridge acts on the answer.
  */
 import type { MessagesShape } from "../core/Messages.js"
-import { supportedTypes, type InboundMessage } from "../dingtalk/RobotMessage.js"
+import { supportedTypes, type InboundMessage, type MalformedProblem } from "../dingtalk/RobotMessage.js"
 
 /** Chat commands. */
 export const commands = ["new", "stop", "status", "help"] as const
@@ -16,6 +16,7 @@ export type Route =
   | { readonly _tag: "Command"; readonly command: Command }
   | { readonly _tag: "Pair"; readonly code: string }
   | { readonly _tag: "Unsupported"; readonly msgtype: string }
+  | { readonly _tag: "Malformed"; readonly msgtype: string; readonly reason: string; readonly problem: MalformedProblem }
   | { readonly _tag: "TooLong"; readonly bytes: number }
   | { readonly _tag: "Empty" }
 
@@ -29,7 +30,10 @@ export const needsAdmin = (decided: Route, conversationType: InboundMessage["con
 /** Decides the route of a message (the access policy has let its sender in). */
 export const route = (message: InboundMessage, maxInputBytes: number): Route => {
   if (message.body._tag === "Unsupported") return { _tag: "Unsupported", msgtype: message.body.msgtype }
+  if (message.body._tag === "Malformed") return { _tag: "Malformed", msgtype: message.body.msgtype, reason: message.body.reason, problem: message.body.problem }
   const text = message.body.text
+  // A picture or file alone is a turn: the prompt names it.
+  if (text === "" && (message.attachments?.length ?? 0) > 0) return { _tag: "Turn", text }
   if (text === "") return { _tag: "Empty" }
   const bytes = Buffer.byteLength(text)
   if (bytes > maxInputBytes) return { _tag: "TooLong", bytes }

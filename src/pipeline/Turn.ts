@@ -5,35 +5,24 @@
 import { Clock, Effect } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
-import { Messages, type MessagesShape } from "../core/Messages.js"
+import { Messages } from "../core/Messages.js"
 import { Delivery } from "../dingtalk/Delivery.js"
-import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type PromptPart, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { explain } from "./Explain.js"
+import { type LiveOutcome, runLiveTurn } from "./LiveTurn.js"
+
+/** How long a turn waits for OpenCode's event stream to open (at start-up) before using the blocking call. */
+const LIVE_WAIT_MS = 3_000
+
+export { explain } from "./Explain.js"
 
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
 
-/**
- * What the user reads when OpenCode failed: what happened and who can fix it, never a URL, a credential
- * or OpenCode's raw error text (those go to the log).
- */
-export const explain = (error: OpenCodeError, messages: MessagesShape): string => {
-  switch (error._tag) {
-    case "OpenCodeUnreachable":
-      return messages.text("error.opencodeUnreachable")
-    case "OpenCodeRequestFailed":
-      return error.status === 401 ? messages.text("error.opencodeRefusedCredentials") : messages.text("error.opencodeRequestFailed")
-    case "TurnTimedOut":
-      return messages.text("error.turnTimedOut", { seconds: Math.round(error.timeoutMs / 1000) })
-    case "TurnFailed":
-      return messages.text("error.turnFailed", { name: error.name.replace(/[^\w.-]/g, "").slice(0, 60) })
-    case "SessionNotFound":
-      return messages.text("error.sessionNotFound")
-  }
-}
-
 /** Runs one turn for a message and delivers the answer (or the reason there is none). */
-export const runTurn = (message: InboundMessage, text: string, running: RunningTurns, queuedAt: number) =>
+export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<PromptPart>, running: RunningTurns, queuedAt: number) =>
   Effect.gen(function*() {
     const sessions = yield* Sessions
     const opencode = yield* OpenCodeClient
@@ -44,14 +33,21 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     const startedAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("queueWait", startedAt - queuedAt)
 
+    const events = yield* OpenCodeEvents
     const ask = Effect.gen(function*() {
       const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
       running.set(conversationId, sessionId)
       const requestAt = yield* Clock.currentTimeMillis
-      const result = yield* opencode.prompt(sessionId, textPrompt(text)).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
+      // Live (event stream, AI card) when OpenCode's event stream is open; otherwise the blocking call.
+      const live = yield* events.awaitConnected(LIVE_WAIT_MS)
+      const prompt = typeof text === "string" ? textPrompt(text) : text
+      const outcome: LiveOutcome = yield* (live
+        ? runLiveTurn(message, sessionId, prompt, running)
+        : opencode.prompt(sessionId, prompt).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
+        .pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
-      return { result, beforeRequest: requestAt - startedAt, answeredAt }
+      return { result: outcome.result, onCard: outcome.onCard, overflow: outcome.overflow, beforeRequest: requestAt - startedAt, answeredAt }
     })
     // A session deleted in OpenCode is replaced once, transparently.
     const outcome = yield* ask.pipe(
@@ -66,7 +62,14 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       return yield* delivery.send({ conversationId, text: messages.text("turn.failedPrefix", { reason: explain(error, messages) }), format: "text" })
     }
 
-    const { result, beforeRequest, answeredAt } = outcome.success
+    const { result, beforeRequest, answeredAt, onCard, overflow } = outcome.success
+    if (onCard) {
+      // The card holds the answer; only what outgrew it goes out as markdown.
+      if (result._tag === "Aborted") yield* metrics.increment("aborted")
+      if (overflow.trim() !== "") yield* delivery.send({ conversationId, text: overflow, format: "markdown" })
+      yield* metrics.increment("processed")
+      return yield* Effect.logInfo("Answered on a card").pipe(Effect.annotateLogs({ overflowBytes: Buffer.byteLength(overflow) }))
+    }
     const reply = result._tag === "Aborted"
       ? { text: messages.text("turn.stopped"), format: "text" as const }
       : { text: result.text.trim() === "" ? messages.text("turn.emptyAnswer") : result.text, format: "markdown" as const }

@@ -101,6 +101,11 @@ const CHAT_FACING = [
 const OPERATOR_CALLS = /(?:^|\.)(log|logTrace|logDebug|logInfo|logWarning|logError|logFatal|annotateLogs|withSpan|fn|fnUntraced)$|^Console\.error$/
 /** Helpers with a log line among their arguments: the argument's index. */
 const LOG_ARGUMENT: Record<string, number> = { noticeOutside: 2, gated: 3 }
+/** Declarations whose texts are for the model (the prompt OpenCode reads) or the operator, not for chat. */
+const NOT_CHAT_DECLARATIONS = new Set([
+  "quoteBlock", "promptText", "kindLabel", // pipeline/PromptParts.ts: the prompt
+  "describe", // pipeline/LiveTurn.ts: TurnFailed's detail, for the log
+])
 /** Properties that by this codebase's convention carry diagnostics for logs (`Rejected.reason`, errors' `detail`). */
 const OPERATOR_PROPERTIES = new Set(["reason", "detail"])
 /** Properties of a reply that a chat user reads. */
@@ -117,10 +122,10 @@ interface Node {
 }
 const isNode = (value: unknown): value is Node => typeof value === "object" && value !== null && typeof (value as Node).type === "string"
 
-/** The literal text of a string or template (substitutions as `x`), or undefined for other nodes. */
+/** The literal text of a string or template (substitutions as a space), or undefined for other nodes. */
 const literalText = (node: Node): string | undefined =>
   node.type === "Literal" && typeof node.value === "string" ? node.value
-  : node.type === "TemplateLiteral" ? (node.quasis as Array<{ value: { cooked: string } }>).map((quasi) => quasi.value.cooked).join("x")
+  : node.type === "TemplateLiteral" ? (node.quasis as Array<{ value: { cooked: string } }>).map((quasi) => quasi.value.cooked).join(" ")
   : undefined
 
 const nameOf = (node: unknown): string =>
@@ -141,6 +146,7 @@ const forOperator = (node: Node, path: ReadonlyArray<Node>): boolean => {
       if (index >= 0 && LOG_ARGUMENT[name.split(".").pop()!] === index) return true
     }
     if (parent.type === "Property" && parent.value === child && OPERATOR_PROPERTIES.has(nameOf(parent.key))) return true
+    if (parent.type === "VariableDeclarator" && NOT_CHAT_DECLARATIONS.has(nameOf(parent.id))) return true
     // Error messages (`get message()`) go to logs and MCP results.
     if (parent.type === "MethodDefinition" && parent.kind === "get" && nameOf(parent.key) === "message") return true
     // Module names (`export const …` holds code like any other).
@@ -205,8 +211,11 @@ describe("no chat text bypasses the catalogue", () => {
     const body = html.replace(/<style>[\s\S]*<\/style>/, "").replace(/<script>[\s\S]*<\/script>/, "")
     const visible = body.replace(/<[^>]*>/g, " ")
     const attributes = [...body.matchAll(/(?:placeholder|aria-label|value|title)="([^"]*)"/g)].map((match) => match[1]!)
+    // CSS class names and message kinds are code too.
+    const style = /<style>([\s\S]*)<\/style>/.exec(html)![1]!
+    const classes = new Set([...style.matchAll(/\.([a-z][\w-]*)/g)].map((match) => match[1]!).concat("user", "robot", "card"))
     const scriptStrings = [...code.matchAll(/"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)'/g)]
-      .map((match) => (match[1] ?? match[2]!).replace(/<\/?\w+[^>]*>?/g, " ").replace(/[\w-]+="[^"]*"?/g, " "))
+      .map((match) => (match[1] ?? match[2]!).replace(/<\/?\w+[^>]*>?/g, " ").replace(/[\w-]+="[^"]*"?/g, " ").split(/\s+/).filter((word) => !classes.has(word)).join(" "))
     const english = (text: string) => /\b(?!(?:DingTalk|OpenCode|OPENCODE_SERVER_URL|help|opencode|serve|port|ms|p50)\b)[A-Za-z]{3,}\b/.test(text)
     assert.deepStrictEqual(visible.split(/\s{2,}|\n/).filter(english), [])
     assert.deepStrictEqual(attributes.filter(english), [])

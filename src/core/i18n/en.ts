@@ -40,7 +40,11 @@ I read {types} messages.`,
   "new.failed": "Could not start a new session: OpenCode is not reachable right now. The operator can see details in the logs.",
 
   // Messages the bridge does not forward
-  "input.unsupported": "I cannot read {msgtype} messages yet. Send text, rich text or a voice message.",
+  "input.unsupported": "I cannot read {msgtype} messages yet. Send text, a picture, a file, a video or a voice message.",
+  "input.malformed": "I could not read that {msgtype} message: {reason}. Please send it again.",
+  "malformed.pictureWithoutCode": "a picture in it came without a download code",
+  "malformed.noTranscriptionNorCode": "it has neither DingTalk's transcription nor a download code",
+  "malformed.noDownloadCode": "it came without a download code",
   "input.tooLong": "That message is {bytes} bytes; the limit is {limit}. Send a shorter one.",
   "input.busy": "I am busy with {waiting} waiting messages; please send this again in a minute.",
 
@@ -54,6 +58,17 @@ I read {types} messages.`,
   "error.turnTimedOut": "OpenCode did not finish within {seconds} s; the turn was stopped.",
   "error.turnFailed": "The agent stopped with an error ({name}); the operator can see details in the logs.",
   "error.sessionNotFound": "The OpenCode session of this chat no longer exists; send your message again to start a new one.",
+
+  // Attachments that could not be saved, and a turn shown as it runs (AI card or progress message)
+  "attachment.tooLarge": "{file} is {size}, over the {limit} limit for attachments, so it was not saved. Send a smaller file, or ask the operator to raise BRIDGE_MAX_ATTACHMENT_BYTES.",
+  "attachment.tooLargeUnknownSize": "{file} is larger than the {limit} limit for attachments, so it was not saved. Send a smaller file, or ask the operator to raise BRIDGE_MAX_ATTACHMENT_BYTES.",
+  "attachment.notFetched": "Could not fetch {file} from DingTalk; the operator can see details in the logs.",
+  "attachment.folderUnusable": "The attachments folder cannot be used, so nothing was saved; the operator can see details in the logs.",
+  "attachment.restSent": "The rest of your message went to the agent.",
+  "live.continued": "*(continued below)*",
+  "live.retrying": "⏳ OpenCode is retrying: {reason}",
+  "live.stillWorking": "⏳ Still working ({seconds} s).",
+  "live.currentStep": "Current step: {step}",
 
   // Access: refusals, pairing, admin commands
   "access.denied": "Sorry, this robot is not open to you. Ask its operator to give you access.",
@@ -102,6 +117,15 @@ Send it to the operator; they approve it with: dingtalk-mcp-server pair {code}`,
   "page.chatN": "Chat {n}",
   "page.tooManyChats": "At most {max} chats; restart the sandbox for a fresh set.",
   "page.badSend": "unknown chat or empty text",
+  "page.badAttach": "unknown chat, or no file",
+  "page.unknownFile": "unknown file",
+  "page.attach": "Attach a file or picture (the text goes with it)",
+  "page.pictureAlt": "picture from the robot",
+  "page.download": "Download",
+  "page.cardMeta": "AI card, {state}, {updates} calls",
+  "page.card.streaming": "streaming",
+  "page.card.finished": "finished",
+  "page.card.failed": "failed",
 } as const
 
 /** A message's key. */

@@ -40,7 +40,11 @@ export const zhCN: Catalogue = {
   "new.failed": "无法开启新会话：OpenCode 暂时无法连接。管理员可以在日志中查看详情。",
 
   // 不转发的消息
-  "input.unsupported": "暂时无法读取 {msgtype} 类型的消息。请发送文字、富文本或语音消息。",
+  "input.unsupported": "暂时无法读取 {msgtype} 类型的消息。请发送文字、图片、文件、视频或语音消息。",
+  "input.malformed": "无法读取这条 {msgtype} 消息：{reason}。请重新发送。",
+  "malformed.pictureWithoutCode": "其中有一张图片缺少下载码",
+  "malformed.noTranscriptionNorCode": "既没有钉钉的语音转写，也没有下载码",
+  "malformed.noDownloadCode": "缺少下载码",
   "input.tooLong": "这条消息有 {bytes} 字节，上限是 {limit} 字节。请发送短一些的消息。",
   "input.busy": "我正忙，还有 {waiting} 条消息在排队；请过一分钟再发一次。",
 
@@ -54,6 +58,17 @@ export const zhCN: Catalogue = {
   "error.turnTimedOut": "OpenCode 在 {seconds} 秒内没有完成，本轮已停止。",
   "error.turnFailed": "智能体因错误而停止（{name}）；管理员可以在日志中查看详情。",
   "error.sessionNotFound": "本会话对应的 OpenCode 会话已不存在；请再发一次消息，将自动开启新会话。",
+
+  // 未能保存的附件；进行中的回答（AI 卡片或进度消息）
+  "attachment.tooLarge": "{file} 大小为 {size}，超过了附件上限 {limit}，因此没有保存。请发送更小的文件，或请管理员调高 BRIDGE_MAX_ATTACHMENT_BYTES。",
+  "attachment.tooLargeUnknownSize": "{file} 超过了附件上限 {limit}，因此没有保存。请发送更小的文件，或请管理员调高 BRIDGE_MAX_ATTACHMENT_BYTES。",
+  "attachment.notFetched": "无法从钉钉获取 {file}；管理员可以在日志中查看详情。",
+  "attachment.folderUnusable": "附件文件夹不可用，因此没有保存任何文件；管理员可以在日志中查看详情。",
+  "attachment.restSent": "消息的其余部分已转给智能体。",
+  "live.continued": "*（下文继续）*",
+  "live.retrying": "⏳ OpenCode 正在重试：{reason}",
+  "live.stillWorking": "⏳ 仍在处理中（已用 {seconds} 秒）。",
+  "live.currentStep": "当前步骤：{step}",
 
   // 访问控制：拒绝、配对、管理员命令
   "access.denied": "抱歉，这个机器人没有对你开放。请联系管理员为你开通访问权限。",
@@ -104,4 +119,13 @@ export const zhCN: Catalogue = {
   "page.chatN": "单聊 {n}",
   "page.tooManyChats": "最多 {max} 个会话；重启沙盒即可重新开始。",
   "page.badSend": "会话不存在或消息为空",
+  "page.badAttach": "会话不存在，或没有文件",
+  "page.unknownFile": "文件不存在",
+  "page.attach": "附加文件或图片（输入框中的文字会一起发送）",
+  "page.pictureAlt": "机器人发来的图片",
+  "page.download": "下载",
+  "page.cardMeta": "AI 卡片，{state}，{updates} 次调用",
+  "page.card.streaming": "输出中",
+  "page.card.finished": "已完成",
+  "page.card.failed": "失败",
 }
