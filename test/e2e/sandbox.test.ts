@@ -16,11 +16,11 @@ if (!haveChromium) process.stderr.write(`sandbox browser test skipped: no Chromi
 const onCleanup = cleanupAfterEach()
 
 /** Fake OpenCode and `node dist/main.js` without credentials (the sandbox), once its chat page is announced. */
-const startSandbox = async () => {
+const startSandbox = async (env: Record<string, string> = {}) => {
   const opencode = await startFakeOpenCode()
   onCleanup(() => opencode.close())
   const port = await freePort()
-  const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")), BRIDGE_LANGUAGE: "en" })
+  const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")), ...env })
   onCleanup(() => server.kill())
   await server.initialize()
   const deadline = Date.now() + 10_000
@@ -33,7 +33,7 @@ const startSandbox = async () => {
 
 
 it.runIf(haveChromium)("without credentials, the chat page sends 'hello' through the real pipeline and shows the answer; MCP stdio still works", async () => {
-  const { opencode, server, port } = await startSandbox()
+  const { opencode, server, port } = await startSandbox({ BRIDGE_LANGUAGE: "en" })
   expect(server.stderr()).toMatch(/Sandbox mode/)
   expect(server.stderr()).toMatch(/set DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET/)
 
