@@ -26,7 +26,7 @@ describe("the npm package", () => {
     const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
     tarball = path.join(work, packed!.filename)
     const files = packed!.files.map((file) => file.path)
-    for (const wanted of ["dist/main.js", "dist/cli/app.js", "dist/index.js", "dist/testing/index.js", "README.md", "LICENSE", ".env.example", "package.json"]) {
+    for (const wanted of ["dist/main.js", "dist/cli/app.js", "dist/index.js", "dist/testing/index.js", "README.md", "README.zh-CN.md", "LICENSE", ".env.example", "package.json"]) {
       expect(files).toContain(wanted)
     }
     expect(files.filter((file) => /^(test|bench|src|docs|\.ci)\//.test(file) || /\.test\.|fixture/i.test(file))).toEqual([])
