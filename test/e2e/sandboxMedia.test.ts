@@ -22,7 +22,7 @@ it.runIf(haveChromium)("the sandbox page attaches a picture for the agent and sh
   const opencode = await startFakeOpenCode({ directory: project })
   onCleanup(() => opencode.close())
   const port = await freePort()
-  const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")) })
+  const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")), BRIDGE_LANGUAGE: "en" })
   onCleanup(() => server.kill())
   await server.initialize()
   const deadline = Date.now() + 10_000
