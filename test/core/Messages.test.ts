@@ -105,6 +105,7 @@ const LOG_ARGUMENT: Record<string, number> = { noticeOutside: 2, gated: 3 }
 const NOT_CHAT_DECLARATIONS = new Set([
   "quoteBlock", "promptText", "kindLabel", // pipeline/PromptParts.ts: the prompt
   "describe", // pipeline/LiveTurn.ts: TurnFailed's detail, for the log
+  "toAgent", "WITHDRAWN_TO_AGENT", // pipeline/Interactions.ts: the reason the agent reads with a rejection
 ])
 /** Properties that by this codebase's convention carry diagnostics for logs (`Rejected.reason`, errors' `detail`). */
 const OPERATOR_PROPERTIES = new Set(["reason", "detail"])
