@@ -107,22 +107,37 @@ const firstVisible = async (turns: number) => {
   return { turns, updateMs: UPDATE_MS, firstVisibleP50Ms: round(percentile(latencies, 50)), firstVisibleP99Ms: round(percentile(latencies, 99)), updatesPerTurnP50: percentile(updates, 50) }
 }
 
-/** The bridge's own work per card update: one delta folded in, then the card text and request body built. */
-const workPerUpdate = (updates: number, answerBytes: number) => {
-  const state = new LiveTurnState("ses_b", "msg_user")
-  state.apply({ type: "message.updated", properties: { info: { id: "msg_user", sessionID: "ses_b", role: "user" } } }, 0)
-  state.apply({ type: "message.updated", properties: { info: { id: "msg_a", sessionID: "ses_b", role: "assistant", parentID: "msg_user" } } }, 0)
-  state.apply({ type: "message.part.updated", properties: { part: { id: "prt_t", sessionID: "ses_b", messageID: "msg_a", type: "text", text: "" } } }, 0)
-  const delta = "x".repeat(Math.max(1, Math.floor(answerBytes / updates)))
-  let bytes = 0
-  const started = performance.now()
-  for (let i = 0; i < updates; i++) {
-    state.apply({ type: "message.part.delta", properties: { sessionID: "ses_b", messageID: "msg_a", partID: "prt_t", field: "text", delta } }, i)
-    const content = liveContent(state, 16_000)
-    bytes += JSON.stringify({ outTrackId: "card_x", guid: "g", key: "msgContent", content, isFull: true, isFinalize: false, isError: false }).length
+/**
+ * The bridge's own work: per OpenCode delta (folded into the turn), and per card update (the card text and the
+ * request body built, once per update however many deltas came in between) for an answer of `answerBytes`.
+ * Median of five runs: the machine is shared.
+ */
+const workPerUpdate = (deltas: number, answerBytes: number) => {
+  const once = () => {
+    const state = new LiveTurnState("ses_b", "msg_user")
+    state.apply({ type: "message.updated", properties: { info: { id: "msg_user", sessionID: "ses_b", role: "user" } } }, 0)
+    state.apply({ type: "message.updated", properties: { info: { id: "msg_a", sessionID: "ses_b", role: "assistant", parentID: "msg_user" } } }, 0)
+    state.apply({ type: "message.part.updated", properties: { part: { id: "prt_t", sessionID: "ses_b", messageID: "msg_a", type: "text", text: "" } } }, 0)
+    const delta = "x".repeat(Math.max(1, Math.floor(answerBytes / deltas)))
+    let foldMs = 0
+    let composeMs = 0
+    let bytes = 0
+    for (let i = 0; i < deltas; i++) {
+      const folded = performance.now()
+      state.apply({ type: "message.part.delta", properties: { sessionID: "ses_b", messageID: "msg_a", partID: "prt_t", field: "text", delta } }, i)
+      const composed = performance.now()
+      foldMs += composed - folded
+      // An update every 20 deltas (about one per second for a model at 20 tokens/s).
+      if (i % 20 === 19) {
+        const content = liveContent(state, 16_000)
+        bytes += JSON.stringify({ outTrackId: "card_x", guid: "g", key: "msgContent", content, isFull: true, isFinalize: false, isError: false }).length
+        composeMs += performance.now() - composed
+      }
+    }
+    return { microsPerDelta: (foldMs * 1000) / deltas, microsPerUpdate: (composeMs * 1000) / (deltas / 20), bytes }
   }
-  const micros = ((performance.now() - started) * 1000) / updates
-  return { updates, answerBytes, microsPerUpdate: round(micros, 2), bodyBytes: bytes }
+  const runs = Array.from({ length: 5 }, once)
+  return { deltas, answerBytes, microsPerDelta: round(percentile(runs.map((r) => r.microsPerDelta), 50), 2), microsPerUpdate: round(percentile(runs.map((r) => r.microsPerUpdate), 50), 2) }
 }
 
 const turns = Number(process.argv[2] ?? 8)

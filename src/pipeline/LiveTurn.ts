@@ -78,7 +78,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
       Effect.suspend(() => {
         latest = state
         if (card === undefined || !state.hasOutput()) return Effect.void
-        return card.show(liveContent(state, cards.maxBytes), state.text() !== "")
+        return card.show(() => liveContent(state, cards.maxBytes), state.text() !== "")
       })
 
     const finishCard = (state: LiveTurnState, ending: CardEnding, note: string) =>
