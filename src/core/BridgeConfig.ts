@@ -3,6 +3,7 @@
  * Each value has a documented env name, a default and validation; secrets are `Redacted`.
  */
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { createHash } from "node:crypto"
 import { defaultStateDir } from "./StateDir.js"
 
 const invalid = (message: string) => Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
@@ -69,6 +70,12 @@ const access = Config.all({
   allowedConversations: CommaList("DINGTALK_ALLOWED_CONVERSATIONS"),
   /** Staff/user IDs who may run privileged chat commands and approve pairings from chat. */
   admins: CommaList("DINGTALK_ADMINS"),
+})
+
+/** What `dingtalk-mcp-server pair CODE` reads: where the pairings are (without a client ID, every robot's). */
+export const PairCommandConfig = Config.all({
+  clientId: Config.option(Config.NonEmptyString("DINGTALK_CLIENT_ID")),
+  stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
 })
 
 /** The OpenCode side. */
@@ -153,6 +160,18 @@ const sandbox = Config.all({
   port: Config.Port("SANDBOX_PORT").pipe(Config.withDefault(8780)),
 })
 
+/** Pictures, files and voice in both directions. */
+const media = Config.all({
+  /** Attachments larger than this are refused (nothing is written). */
+  maxAttachmentBytes: PositiveInt("BRIDGE_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024),
+  /** Where received files are saved, one folder per conversation; relative paths are inside OpenCode's working directory. */
+  attachmentsDir: Config.String("BRIDGE_ATTACHMENTS_DIR").pipe(Config.withDefault(".dingtalk/attachments")),
+  /** Folders `dingtalk_send_file` may read from; empty: the attachments folder and OpenCode's working directory. */
+  sendFileDirs: CommaList("BRIDGE_SEND_FILE_DIRS"),
+  /** The legacy API host that takes media uploads (`/media/upload`). */
+  oapiUrl: BaseUrl("DINGTALK_OAPI_URL", "https://oapi.dingtalk.com"),
+})
+
 /** Logging. */
 const logging = Config.all({
   level: LogLevelConfig,
@@ -160,7 +179,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging, media })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
@@ -172,6 +191,19 @@ export const robotCodeOf = (settings: BridgeSettings): string => Option.getOrEls
 export const openCodeAuthHeader = (settings: BridgeSettings): Option.Option<string> =>
   Option.map(settings.opencode.password, (password) =>
     `Basic ${Buffer.from(`${settings.opencode.username}:${Redacted.value(password)}`).toString("base64")}`)
+
+/** A hash of who may drive the agent (mode, sorted allowlists, admins): every instance of one robot must agree on it. */
+export const accessPolicyFingerprint = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  const sorted = (list: ReadonlyArray<string>) => [...new Set(list)].sort()
+  return createHash("sha256").update(JSON.stringify([mode, sorted(allowedUsers), sorted(allowedConversations), sorted(admins)])).digest("hex").slice(0, 16)
+}
+
+/** The access policy in a few words for logs (counts, not IDs). */
+export const describeAccessPolicy = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  return `DINGTALK_ACCESS=${mode}, ${allowedUsers.length} allowed user(s), ${allowedConversations.length} allowed conversation(s), ${admins.length} admin(s)`
+}
 
 /** The bridge configuration as a service, so tests and embedders can provide their own. */
 export class BridgeConfig extends Context.Service<BridgeConfig, BridgeSettings>()("dingtalk-mcp-server/BridgeConfig") {
@@ -192,9 +224,9 @@ export const CONFIG_VARIABLES: ReadonlyArray<string> = [
   "DINGTALK_RECONNECT_BASE_MS", "DINGTALK_RECONNECT_MAX_ATTEMPTS", "DINGTALK_RECONNECT_JITTER", "DINGTALK_HEALTHY_AFTER_MS",
   "DINGTALK_PING_INTERVAL_MS", "DINGTALK_DEAD_SOCKET_MS", "DINGTALK_DISCONNECT_DRAIN_MS",
   "DINGTALK_ACCESS", "DINGTALK_ALLOWED_USERS", "DINGTALK_ALLOWED_CONVERSATIONS", "DINGTALK_ADMINS",
-  "OPENCODE_SERVER_URL", "OPENCODE_SERVER_USERNAME", "OPENCODE_SERVER_PASSWORD", "OPENCODE_TURN_TIMEOUT_MS",
+  "OPENCODE_SERVER_URL", "OPENCODE_SERVER_USERNAME", "OPENCODE_SERVER_PASSWORD", "OPENCODE_TURN_TIMEOUT_MS", "OPENCODE_EVENT_SILENCE_MS",
   "BRIDGE_CONCURRENCY", "BRIDGE_BACKLOG", "BRIDGE_DEDUP_CAPACITY", "BRIDGE_DEDUP_TTL_MS", "BRIDGE_SESSION_CACHE_CAPACITY",
-  "BRIDGE_SESSION_CACHE_TTL_MS",
+  "BRIDGE_SESSION_CACHE_TTL_MS", "BRIDGE_MAX_ATTACHMENT_BYTES", "BRIDGE_ATTACHMENTS_DIR", "BRIDGE_SEND_FILE_DIRS", "DINGTALK_OAPI_URL",
   "DINGTALK_MAX_MESSAGE_BYTES", "DINGTALK_RATE_LIMIT", "DINGTALK_RATE_WINDOW_MS", "DINGTALK_RATE_LIMIT_KEY",
   "DINGTALK_THROTTLE_RETRY_MS", "DINGTALK_HTTP_MAX_SOCKETS", "DINGTALK_HTTP_KEEP_ALIVE", "DINGTALK_HTTP_TIMEOUT_MS",
   "DINGTALK_HTTP_RETRIES", "DINGTALK_SHUTDOWN_GRACE_MS",

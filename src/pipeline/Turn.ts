@@ -6,7 +6,7 @@ import { Clock, Effect } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
-import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type OpenCodeError, type PromptPart, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { type LiveOutcome, runLiveTurn } from "./LiveTurn.js"
@@ -17,21 +17,29 @@ const LIVE_WAIT_MS = 3_000
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
 
-/** What the user reads when OpenCode failed. */
-const explain = (error: OpenCodeError): string => {
+/**
+ * What the user reads when OpenCode failed: what happened and who can fix it, never a URL, a credential
+ * or OpenCode's raw error text (those go to the log).
+ */
+export const explain = (error: OpenCodeError): string => {
   switch (error._tag) {
     case "OpenCodeUnreachable":
+      return "OpenCode is not reachable right now; the operator can see details in the logs."
     case "OpenCodeRequestFailed":
+      return error.status === 401
+        ? "OpenCode refused the bridge's credentials; the operator can see details in the logs."
+        : "OpenCode could not handle this request; the operator can see details in the logs."
     case "TurnTimedOut":
-    case "TurnFailed":
       return error.message
+    case "TurnFailed":
+      return `The agent stopped with an error (${error.name.replace(/[^\w.-]/g, "").slice(0, 60)}); the operator can see details in the logs.`
     case "SessionNotFound":
       return "The OpenCode session of this chat no longer exists; send your message again to start a new one."
   }
 }
 
 /** Runs one turn for a message and delivers the answer (or the reason there is none). */
-export const runTurn = (message: InboundMessage, text: string, running: RunningTurns, queuedAt: number) =>
+export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<PromptPart>, running: RunningTurns, queuedAt: number) =>
   Effect.gen(function*() {
     const sessions = yield* Sessions
     const opencode = yield* OpenCodeClient
@@ -48,9 +56,10 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       const requestAt = yield* Clock.currentTimeMillis
       // Live (event stream, AI card) when OpenCode's event stream is open; otherwise the blocking call.
       const live = yield* events.awaitConnected(LIVE_WAIT_MS)
+      const prompt = typeof text === "string" ? textPrompt(text) : text
       const outcome: LiveOutcome = yield* (live
-        ? runLiveTurn(message, sessionId, textPrompt(text), running)
-        : opencode.prompt(sessionId, textPrompt(text)).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
+        ? runLiveTurn(message, sessionId, prompt, running)
+        : opencode.prompt(sessionId, prompt).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
         .pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
@@ -88,5 +97,6 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     yield* Effect.logInfo("Answered").pipe(Effect.annotateLogs({ parts: receipt.parts, routes: receipt.routes.join(",") }))
   }).pipe(
     Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message }))),
+    Effect.withSpan("Turn.run", { attributes: { conversationId: message.conversationId, msgId: message.msgId } }),
     Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
   )
