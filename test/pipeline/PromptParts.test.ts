@@ -68,7 +68,7 @@ describe("PromptParts", () => {
       const code = emulator.addMedia(PNG, { brokenUrl: true })
       emulator.pushMessage({ conversationId: "cid-c", msgtype: "richText", content: { richText: [{ text: "look at this" }, { type: "picture", downloadCode: code }] } })
       const replies = await emulator.waitForReplies(3, { conversationId: "cid-c", timeoutMs: 10_000 })
-      expect(replies.map((r) => r.text)).toContainEqual(expect.stringMatching(/^⚠️ Could not fetch picture-.* from DingTalk: the download answered HTTP 403\nThe rest of your message went to the agent\.$/))
+      expect(replies.map((r) => r.text)).toContainEqual(expect.stringMatching(/^⚠️ Could not fetch picture-.* from DingTalk \(the link may have expired\); please send it again\.\nThe rest of your message went to the agent\.$/))
       await opencode.waitForPrompts(2, 10_000)
       expect(opencode.promptParts[1]!.parts).toEqual([{ type: "text", text: "look at this" }])
     })
