@@ -281,6 +281,11 @@ export class Delivery extends Context.Service<Delivery, {
             return sendPart(conversation.id, post, fail)
           }
           const webhookLive = request.kind === "image" && startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS && (yield* webhookAllowed(conversation))
+          if (!webhookLive && conversation.type === "single" && conversation.lastSenderStaffId === undefined) {
+            return yield* failure(conversation, "openapi", 0)(
+              `${request.kind === "file" ? "files go" : "this picture must go"} through the robot OpenAPI, which needs the user's staff ID, and this 1:1 chat is with someone outside the organisation`
+            )
+          }
           const routes: Array<ReplyRoute> = [webhookLive ? "webhook" : "openapi"]
           if ((yield* attempt(routes[0]!)) === "expired") {
             routes.push("openapi")

@@ -139,6 +139,7 @@ export const sniffMime = (head: Buffer): string | undefined => {
   if (head.subarray(0, 4).toString("latin1") === "RIFF" && head.subarray(8, 12).toString("latin1") === "WEBP") return "image/webp"
   if (head.subarray(0, 5).toString("latin1") === "%PDF-") return "application/pdf"
   if (head.subarray(0, 6).toString("latin1") === "#!AMR\n") return "audio/amr"
+  if (head.subarray(4, 8).toString("latin1") === "ftyp") return "video/mp4"
   return undefined
 }
 
