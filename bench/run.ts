@@ -181,7 +181,7 @@ const memory = () =>
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 log("bridge overhead at 50 and 200 msg/s …")
-const load = [await overheadAtRate(50, 500), await overheadAtRate(200, 2000)]
+const load = [await overheadAtRate(50, 500), await overheadAtRate(200, 1000)]
 log("end to end vs direct …")
 const e2e = await endToEndRatio(100, 40)
 log("throughput at concurrency 1 / 3 / 5 …")
@@ -193,7 +193,7 @@ const mem = await memory()
 log("cold start …")
 const cold = await coldStart(process.execPath, 5)
 const machine = machineNode()
-const VERSUS = { messages: 1_000, warmup: 100, rate: 25, latencyMs: 50 }
+const VERSUS = { messages: 1_000, warmup: 100, rate: 30, latencyMs: 50 }
 log(`project vs the seed's design: ${VERSUS.messages} messages at ${VERSUS.rate} msg/s each, at the same time, started with ${machine.path} ${machine.version} …`)
 // Both at once: on a shared machine they meet the same load, and the run takes half the time.
 const [projectRun, seedRun] = await Promise.all([messageRun("project", machine.path, VERSUS), messageRun("seed", machine.path, VERSUS)])

@@ -14,10 +14,11 @@ import { startDingTalkEmulator, startFakeOpenCode } from "../dist/testing/index.
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 export const CONTENDERS = {
-  project: { script: path.resolve(HERE, "../dist/main.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000" } },
+  // Open access and no rate limit: the seed design has neither, and the bench robot is the only sender.
+  project: { script: path.resolve(HERE, "../dist/main.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open" } },
   seed: { script: path.join(HERE, "seed", "main.mjs"), extraEnv: {} },
   // The project without the re-exec: the bundled app straight on the machine's Node (for comparison runs only).
-  inProcess: { script: path.resolve(HERE, "../dist/cli/app.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000" } },
+  inProcess: { script: path.resolve(HERE, "../dist/cli/app.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open" } },
 } as const
 export type Contender = keyof typeof CONTENDERS
 
