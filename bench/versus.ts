@@ -29,8 +29,8 @@ const percentile = (values: ReadonlyArray<number>, p: number) => {
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** RSS in MB of `pid` and every process below it. */
-export const treeRssMb = (pid: number): number => {
+/** `pid` and every process below it. */
+const treeOf = (pid: number): Set<number> => {
   const parentOf = new Map<number, number>()
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
@@ -46,8 +46,28 @@ export const treeRssMb = (pid: number): number => {
     grew = false
     for (const [child, parent] of parentOf) if (tree.has(parent) && !tree.has(child)) (tree.add(child), (grew = true))
   }
+  return tree
+}
+
+/** CPU time (user + system) in ms used so far by `pid` and every process below it. */
+export const treeCpuMs = (pid: number): number => {
+  let ticks = 0
+  for (const member of treeOf(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${member}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks * 10 // USER_HZ is 100 on Linux
+}
+
+/** RSS in MB of `pid` and every process below it. */
+export const treeRssMb = (pid: number): number => {
   let kb = 0
-  for (const member of tree) {
+  for (const member of treeOf(pid)) {
     try {
       kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${member}/status`, "utf8"))?.[1] ?? 0)
     } catch {
@@ -79,7 +99,11 @@ const stopTree = async (child: ChildProcess) => {
 }
 
 /** `messages` pushes at `rate`/s over 100 conversations against one contender; figures per message. */
-export const messageRun = async (who: Contender, node: string, options: { messages: number; rate: number; latencyMs: number; warmup: number; profileDir?: string }) => {
+export const messageRun = async (
+  who: Contender,
+  node: string,
+  options: { messages: number; rate: number; latencyMs: number; warmup: number; warmupRate: number; profileDir?: string }
+) => {
   const emulator = await startDingTalkEmulator()
   const opencode = await startFakeOpenCode({ latencyMs: options.latencyMs })
   const cwd = mkdtempSync(path.join(tmpdir(), `bench-${who}-`))
@@ -99,11 +123,11 @@ export const messageRun = async (who: Contender, node: string, options: { messag
   child.stdout!.resume()
   try {
     await emulator.waitForConnections(1, 20_000)
-    const push = async (count: number, prefix: string) => {
+    const push = async (count: number, prefix: string, rate: number) => {
       const pushes: Array<{ text: string; pushedAt: number }> = []
       const start = performance.now()
       for (let i = 0; i < count; i++) {
-        const due = start + (i * 1000) / options.rate
+        const due = start + (i * 1000) / rate
         while (performance.now() < due) await sleep(Math.max(0, due - performance.now() - 1))
         const text = `${prefix}-${i}`
         pushes.push({ text, pushedAt: emulator.pushMessage({ text, conversationId: `cid-${i % 100}` }).pushedAt })
@@ -117,8 +141,12 @@ export const messageRun = async (who: Contender, node: string, options: { messag
       return pushes
     }
     const replyOf = new Map<string, number>()
-    await push(options.warmup, "w") // JIT, keep-alive sockets, sessions of the 100 conversations
-    const pushes = await push(options.messages, "m")
+    // Warm-up (JIT, keep-alive sockets, the sessions of the 100 conversations), then the measured messages
+    // at a rate well inside what 3 turns of 50 ms can serve, so the figures are overhead, not queue wait.
+    await push(options.warmup, "w", options.warmupRate)
+    const cpuBefore = treeCpuMs(child.pid!)
+    const pushes = await push(options.messages, "m", options.rate)
+    const cpuMsPerMessage = round((treeCpuMs(child.pid!) - cpuBefore) / options.messages, 2)
     const prompts = new Map(opencode.prompts.map((p) => [p.text, p]))
     const inbound: Array<number> = []
     const outbound: Array<number> = []
@@ -134,7 +162,7 @@ export const messageRun = async (who: Contender, node: string, options: { messag
     await sleep(500)
     const rssMb = treeRssMb(child.pid!)
     const figures = (values: Array<number>) => ({ p50: round(percentile(values, 50), 2), p90: round(percentile(values, 90), 2), p99: round(percentile(values, 99), 2) })
-    return { overhead: figures(overhead), inbound: figures(inbound), outbound: figures(outbound), rssMb, messages: options.messages + options.warmup }
+    return { overhead: figures(overhead), inbound: figures(inbound), outbound: figures(outbound), cpuMsPerMessage, rssMb, messages: options.messages + options.warmup }
   } finally {
     await stopTree(child)
     await Promise.all([emulator.close(), opencode.close()])
@@ -174,7 +202,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const profileAt = process.argv.indexOf("--cpu-prof")
   const node = machineNode()
   const run = await messageRun(who, node.path, {
-    messages: Number(process.argv[3] ?? 1000), rate: Number(process.argv[4] ?? 25), latencyMs: 50, warmup: 100,
+    messages: Number(process.argv[3] ?? 200), rate: Number(process.argv[4] ?? 10), latencyMs: 50, warmup: 800, warmupRate: 40,
     ...(profileAt > 0 ? { profileDir: process.argv[profileAt + 1]! } : {}),
   })
   process.stdout.write(`${JSON.stringify({ who, node: node.version, ...run, coldStartMs: await coldStart(who, node.path, 5) }, null, 2)}\n`)
