@@ -95,7 +95,7 @@ const pipeline = Config.all({
   dedupCapacity: PositiveInt("BRIDGE_DEDUP_CAPACITY", 1_000),
   dedupTtlMs: PositiveInt("BRIDGE_DEDUP_TTL_MS", 5 * 60_000),
   sessionCacheCapacity: PositiveInt("BRIDGE_SESSION_CACHE_CAPACITY", 100),
-  sessionCacheTtlMs: PositiveInt("BRIDGE_SESSION_CACHE_TTL_MS", 30 * 60_000),
+  sessionCacheTtlMs: PositiveInt("BRIDGE_SESSION_CACHE_TTL_MS", "BRIDGE_MAX_ATTACHMENT_BYTES", "BRIDGE_ATTACHMENTS_DIR", "BRIDGE_SEND_FILE_DIRS", "DINGTALK_OAPI_URL", 30 * 60_000),
 })
 
 /** Reply delivery limits. */
@@ -160,6 +160,18 @@ const sandbox = Config.all({
   port: Config.Port("SANDBOX_PORT").pipe(Config.withDefault(8780)),
 })
 
+/** Pictures, files and voice in both directions. */
+const media = Config.all({
+  /** Attachments larger than this are refused (nothing is written). */
+  maxAttachmentBytes: PositiveInt("BRIDGE_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024),
+  /** Where received files are saved, one folder per conversation; relative paths are inside OpenCode's working directory. */
+  attachmentsDir: Config.String("BRIDGE_ATTACHMENTS_DIR").pipe(Config.withDefault(".dingtalk/attachments")),
+  /** Folders `dingtalk_send_file` may read from; empty: the attachments folder and OpenCode's working directory. */
+  sendFileDirs: CommaList("BRIDGE_SEND_FILE_DIRS"),
+  /** The legacy API host that takes media uploads (`/media/upload`). */
+  oapiUrl: BaseUrl("DINGTALK_OAPI_URL", "https://oapi.dingtalk.com"),
+})
+
 /** Logging. */
 const logging = Config.all({
   level: LogLevelConfig,
@@ -167,7 +179,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging, media })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
@@ -214,7 +226,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<string> = [
   "DINGTALK_ACCESS", "DINGTALK_ALLOWED_USERS", "DINGTALK_ALLOWED_CONVERSATIONS", "DINGTALK_ADMINS",
   "OPENCODE_SERVER_URL", "OPENCODE_SERVER_USERNAME", "OPENCODE_SERVER_PASSWORD", "OPENCODE_TURN_TIMEOUT_MS", "OPENCODE_EVENT_SILENCE_MS",
   "BRIDGE_CONCURRENCY", "BRIDGE_BACKLOG", "BRIDGE_DEDUP_CAPACITY", "BRIDGE_DEDUP_TTL_MS", "BRIDGE_SESSION_CACHE_CAPACITY",
-  "BRIDGE_SESSION_CACHE_TTL_MS",
+  "BRIDGE_SESSION_CACHE_TTL_MS", "BRIDGE_MAX_ATTACHMENT_BYTES", "BRIDGE_ATTACHMENTS_DIR", "BRIDGE_SEND_FILE_DIRS", "DINGTALK_OAPI_URL",
   "DINGTALK_MAX_MESSAGE_BYTES", "DINGTALK_RATE_LIMIT", "DINGTALK_RATE_WINDOW_MS", "DINGTALK_RATE_LIMIT_KEY",
   "DINGTALK_THROTTLE_RETRY_MS", "DINGTALK_HTTP_MAX_SOCKETS", "DINGTALK_HTTP_KEEP_ALIVE", "DINGTALK_HTTP_TIMEOUT_MS",
   "DINGTALK_HTTP_RETRIES", "DINGTALK_SHUTDOWN_GRACE_MS",

@@ -33,6 +33,8 @@ export const startRealOpenCode = async (options: {
   /** The `mcp` section, given the URL the server will have (its MCP servers may call back into it). */
   readonly mcp?: (opencodeUrl: string) => Record<string, unknown>
   readonly password?: string
+  /** The fake model declares image input (`modalities.input` incl. "image"), so OpenCode passes pictures to it. */
+  readonly imageInput?: boolean
 }): Promise<RealOpenCode> => {
   const dir = mkdtempSync(path.join(tmpdir(), "opencode-e2e-"))
   const home = (name: string) => {
@@ -45,7 +47,9 @@ export const startRealOpenCode = async (options: {
   writeFileSync(path.join(dir, "opencode.json"), JSON.stringify({
     $schema: "https://opencode.ai/config.json",
     provider: {
-      fake: { npm: "@ai-sdk/openai-compatible", name: "fake", options: { baseURL: options.modelUrl, apiKey: "x" }, models: { echo: { name: "echo", tool_call: true } } },
+      fake: { npm: "@ai-sdk/openai-compatible", name: "fake", options: { baseURL: options.modelUrl, apiKey: "x" }, models: {
+        echo: { name: "echo", tool_call: true, ...(options.imageInput === true ? { attachment: true, modalities: { input: ["text", "image"], output: ["text"] } } : {}) },
+      } },
     },
     model: "fake/echo",
     small_model: "fake/echo",
