@@ -95,7 +95,7 @@ const pipeline = Config.all({
   dedupCapacity: PositiveInt("BRIDGE_DEDUP_CAPACITY", 1_000),
   dedupTtlMs: PositiveInt("BRIDGE_DEDUP_TTL_MS", 5 * 60_000),
   sessionCacheCapacity: PositiveInt("BRIDGE_SESSION_CACHE_CAPACITY", 100),
-  sessionCacheTtlMs: PositiveInt("BRIDGE_SESSION_CACHE_TTL_MS", "BRIDGE_MAX_ATTACHMENT_BYTES", "BRIDGE_ATTACHMENTS_DIR", "BRIDGE_SEND_FILE_DIRS", "DINGTALK_OAPI_URL", 30 * 60_000),
+  sessionCacheTtlMs: PositiveInt("BRIDGE_SESSION_CACHE_TTL_MS", 30 * 60_000),
 })
 
 /** Reply delivery limits. */
