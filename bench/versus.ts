@@ -14,11 +14,11 @@ import { startDingTalkEmulator, startFakeOpenCode } from "../dist/testing/index.
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 export const CONTENDERS = {
-  // Open access and no rate limit: the seed design has neither, and the bench robot is the only sender.
-  project: { script: path.resolve(HERE, "../dist/main.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open" } },
+  // The seed design has no access control, rate limit or AI cards (it posts one markdown reply): the same work here.
+  project: { script: path.resolve(HERE, "../dist/main.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open", DINGTALK_CARDS: "off" } },
   seed: { script: path.join(HERE, "seed", "main.mjs"), extraEnv: {} },
   // The project without the re-exec: the bundled app straight on the machine's Node (for comparison runs only).
-  inProcess: { script: path.resolve(HERE, "../dist/cli/app.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open" } },
+  inProcess: { script: path.resolve(HERE, "../dist/cli/app.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open", DINGTALK_CARDS: "off" } },
 } as const
 export type Contender = keyof typeof CONTENDERS
 
@@ -108,12 +108,15 @@ export const messageRun = async (
   const opencode = await startFakeOpenCode({ latencyMs: options.latencyMs })
   const cwd = mkdtempSync(path.join(tmpdir(), `bench-${who}-`))
   const { script, extraEnv } = CONTENDERS[who]
-  const child = spawn(node, [...(options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`]), script], {
+  // BENCH_NODE_ARGS: extra node flags for a comparison run (the launcher passes them on to its child).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
+  const profile = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`]
+  const child = spawn(node, [...nodeArgs, ...profile, script], {
     cwd,
     env: {
       PATH: process.env.PATH ?? "", HOME: cwd, BRIDGE_STATE_DIR: cwd,
       DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url, ...extraEnv, ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+      OPENCODE_SERVER_URL: opencode.url, ...extraEnv,
     },
     // stdin stays open (an MCP client that has not spoken yet); stderr is read, as an MCP client does.
     stdio: ["pipe", "pipe", "pipe"],
