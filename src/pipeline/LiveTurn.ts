@@ -39,7 +39,7 @@ export const cardSlice = (text: string, maxBytes: number): { readonly head: stri
 }
 
 /** What the card shows while the turn runs. */
-const liveContent = (state: LiveTurnState, maxBytes: number, messages: MessagesShape): string => {
+export const liveContent = (state: LiveTurnState, maxBytes: number, messages: MessagesShape): string => {
   const { head, rest } = cardSlice(state.text(), maxBytes)
   const status = state.retrying !== undefined ? messages.text("live.retrying", { reason: state.retrying }) : state.step === undefined ? "" : stepText(state.step)
   return [rest === "" ? head : [head, messages.text("live.continued")].join("\n\n"), status].filter((piece) => piece !== "").join("\n\n")
@@ -78,7 +78,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
       Effect.suspend(() => {
         latest = state
         if (card === undefined || !state.hasOutput()) return Effect.void
-        return card.show(liveContent(state, cards.maxBytes, messages), state.text() !== "")
+        return card.show(() => liveContent(state, cards.maxBytes, messages), state.text() !== "")
       })
 
     const finishCard = (state: LiveTurnState, ending: CardEnding, note: string) =>

@@ -15,9 +15,7 @@ import { type DownloadedFile, MediaDownload, type MediaDownloadError, megabytes 
 import type { InboundMessage, MediaRef, QuotedMessage } from "../dingtalk/RobotMessage.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
 import type { PromptPart } from "../opencode/OpenCodeClient.js"
-import type { OpenCodeRequestFailed, OpenCodeUnreachable } from "../opencode/OpenCodeClient.js"
-import { type FolderUnusable, ProjectFolders } from "../opencode/ProjectFolders.js"
-import { explain } from "./Explain.js"
+import { ProjectFolders } from "../opencode/ProjectFolders.js"
 
 /** An attachment that was saved, and whether the model sees it as an image. */
 interface Saved {
@@ -28,21 +26,13 @@ interface Saved {
 
 const kindLabel: Record<MediaRef["kind"], string> = { picture: "Picture", file: "File", video: "Video", audio: "Voice message" }
 
-/** What the user reads about an attachment that was not saved (details, such as paths, go to the log). */
-const problemText = (messages: MessagesShape, error: MediaDownloadError | FolderUnusable | OpenCodeUnreachable | OpenCodeRequestFailed): string => {
-  switch (error._tag) {
-    case "AttachmentTooLarge":
-      return error.sizeBytes === undefined
-        ? messages.text("attachment.tooLargeUnknownSize", { file: error.fileName, limit: megabytes(error.limitBytes) })
-        : messages.text("attachment.tooLarge", { file: error.fileName, size: megabytes(error.sizeBytes), limit: megabytes(error.limitBytes) })
-    case "AttachmentDownloadFailed":
-      return messages.text("attachment.notFetched", { file: error.fileName })
-    case "FolderUnusable":
-      return messages.text("attachment.folderUnusable")
-    default:
-      return explain(error, messages)
-  }
-}
+/** What the sender reads about a lost attachment: the size limit as is, other failures without DingTalk's raw answer (logged instead). */
+const forUser = (messages: MessagesShape, error: MediaDownloadError): string =>
+  error._tag === "AttachmentTooLarge"
+    ? error.sizeBytes === undefined
+      ? messages.text("attachment.tooLargeUnknownSize", { file: error.fileName, limit: megabytes(error.limitBytes) })
+      : messages.text("attachment.tooLarge", { file: error.fileName, size: megabytes(error.sizeBytes), limit: megabytes(error.limitBytes) })
+    : messages.text("attachment.notFetched", { file: error.fileName })
 
 /** A name for an attachment without one: `picture-<msgId>-<n>`. */
 const suggestedName = (message: InboundMessage, ref: MediaRef, index: number): string => {
@@ -101,8 +91,9 @@ export const makePromptParts = Effect.gen(function*() {
       const problems: Array<string> = []
       const folder = yield* folders.attachmentsFor(message.conversationId).pipe(Effect.result)
       if (folder._tag === "Failure") {
-        yield* Effect.logWarning("Attachments folder unusable").pipe(Effect.annotateLogs({ error: folder.failure.message }))
-        problems.push(problemText(messages, folder.failure))
+        yield* metrics.increment("attachmentsFailed", attachments.length)
+        yield* Effect.logWarning("No attachments folder; attachments not saved").pipe(Effect.annotateLogs({ error: folder.failure.message }))
+        problems.push(messages.text(attachments.length === 1 ? "attachment.folderUnusableOne" : "attachment.folderUnusableMany"))
         return { saved, problems }
       }
       const images = attachments.some((ref) => ref.kind === "picture") ? yield* takesImages(message.conversationId) : false
@@ -116,7 +107,7 @@ export const makePromptParts = Effect.gen(function*() {
         if (outcome._tag === "Failure") {
           yield* metrics.increment("attachmentsFailed")
           yield* Effect.logWarning("Attachment not saved").pipe(Effect.annotateLogs({ kind: ref.kind, error: outcome.failure.message }))
-          problems.push(problemText(messages, outcome.failure))
+          problems.push(forUser(messages, outcome.failure))
           continue
         }
         const file = outcome.success

@@ -62,8 +62,9 @@ export const zhCN: Catalogue = {
   // 未能保存的附件；进行中的回答（AI 卡片或进度消息）
   "attachment.tooLarge": "{file} 大小为 {size}，超过了附件上限 {limit}，因此没有保存。请发送更小的文件，或请管理员调高 BRIDGE_MAX_ATTACHMENT_BYTES。",
   "attachment.tooLargeUnknownSize": "{file} 超过了附件上限 {limit}，因此没有保存。请发送更小的文件，或请管理员调高 BRIDGE_MAX_ATTACHMENT_BYTES。",
-  "attachment.notFetched": "无法从钉钉获取 {file}；管理员可以在日志中查看详情。",
-  "attachment.folderUnusable": "附件文件夹不可用，因此没有保存任何文件；管理员可以在日志中查看详情。",
+  "attachment.notFetched": "无法从钉钉获取 {file}（链接可能已过期）；请重新发送。",
+  "attachment.folderUnusableOne": "附件无法保存：智能体的项目文件夹暂时不可用（管理员可以在日志中查看原因）。",
+  "attachment.folderUnusableMany": "这些附件无法保存：智能体的项目文件夹暂时不可用（管理员可以在日志中查看原因）。",
   "attachment.restSent": "消息的其余部分已转给智能体。",
   "live.continued": "*（下文继续）*",
   "live.retrying": "⏳ OpenCode 正在重试：{reason}",
