@@ -15,6 +15,7 @@ import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { Inbox } from "../pipeline/Inbox.js"
 
 const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
 
@@ -32,9 +33,12 @@ export const ServicesLayer = makeServicesLayer(Conversations.layer)
 /** The pipeline plus every service it needs, conversations in memory (requires `BridgeConfig`). */
 export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
 
-/** The same, with the conversations kept under `BRIDGE_STATE_DIR` so they survive a restart: what the CLI runs. */
+/**
+ * The same, with the conversations and the durable inbox kept under `BRIDGE_STATE_DIR` so they survive a
+ * restart: what the CLI runs.
+ */
 export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
-  Effect.succeed(Bridge.layer.pipe(Layer.provideMerge(makeServicesLayer(
+  Effect.succeed(Bridge.layer.pipe(Layer.provideMerge(Inbox.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".inbox"))), Layer.provideMerge(makeServicesLayer(
     Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
       legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
     })

@@ -85,6 +85,26 @@ export type PromptPart =
   | { readonly type: "text"; readonly text: string }
   | { readonly type: "file"; readonly mime: string; readonly url: string; readonly filename?: string }
 
+/** Where a prompt sent with a chosen `messageID` stands in OpenCode (see `turnOf`). */
+export type TurnLookup =
+  | { readonly _tag: "Absent" }
+  | { readonly _tag: "Running" }
+  | { readonly _tag: "Interrupted" }
+  | { readonly _tag: "Finished"; readonly result: TurnResult }
+  | { readonly _tag: "Failed"; readonly name: string; readonly detail: string }
+
+const HistoryEntry = Schema.Struct({
+  info: Schema.Struct({
+    id: Schema.String,
+    role: Schema.String,
+    parentID: Schema.optional(Schema.String),
+    finish: Schema.optional(Schema.String),
+    time: Schema.optional(Schema.Struct({ completed: Schema.optional(Schema.Number) })),
+    error: Schema.optional(Schema.Struct({ name: Schema.optional(Schema.String), data: Schema.optional(Schema.Unknown) })),
+  }),
+  parts: Schema.Array(Part),
+})
+
 /** A prompt that is only text. */
 export const textPrompt = (text: string): ReadonlyArray<PromptPart> => [{ type: "text", text }]
 
@@ -96,7 +116,10 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   readonly url: string
   readonly listSessions: Effect.Effect<ReadonlyArray<SessionInfo>, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly createSession: (title: string) => Effect.Effect<SessionInfo, OpenCodeUnreachable | OpenCodeRequestFailed>
-  readonly prompt: (sessionId: string, parts: ReadonlyArray<PromptPart>) => Effect.Effect<TurnResult, OpenCodeError>
+  /** One blocking turn; `messageId` (it must start with `msg`) names the user message so `turnOf` can find it later. */
+  readonly prompt: (sessionId: string, parts: ReadonlyArray<PromptPart>, options?: { readonly messageId?: string | undefined }) => Effect.Effect<TurnResult, OpenCodeError>
+  /** What became of the prompt sent with `messageId`: its reply (`parentID` = that ID) in the session history. */
+  readonly turnOf: (sessionId: string, messageId: string) => Effect.Effect<TurnLookup, OpenCodeUnreachable | OpenCodeRequestFailed | SessionNotFound>
   readonly abort: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** True when `GET /session` answers. */
   readonly reachable: Effect.Effect<boolean>
@@ -143,10 +166,10 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       })
 
       const turnTimeout = Duration.millis(settings.opencode.turnTimeoutMs)
-      const prompt = Effect.fn("OpenCodeClient.prompt")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>) {
+      const prompt = Effect.fn("OpenCodeClient.prompt")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>, options?: { readonly messageId?: string | undefined }) {
         const operation = "POST /session/:id/message"
         // The turn blocks until OpenCode is done: bounded by the turn timeout, which also aborts it in OpenCode.
-        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/message`, { parts }, 0).pipe(
+        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/message`, options?.messageId === undefined ? { parts } : { messageID: options.messageId, parts }, 0).pipe(
           Effect.timeoutOrElse({
             duration: turnTimeout,
             orElse: () => abort(sessionId).pipe(Effect.ignore, Effect.andThen(Effect.fail(new TurnTimedOut({ sessionId, timeoutMs: settings.opencode.turnTimeoutMs })))),
@@ -159,15 +182,47 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
           if (error.name === "MessageAbortedError") return { _tag: "Aborted" } as TurnResult
           return yield* new TurnFailed({ sessionId, name: error.name ?? "error", detail: describe(error.data) })
         }
-        const textParts = turn.parts.flatMap((part) => (part.type === "text" && part.text !== undefined && part.text.trim() !== "" ? [part.text] : []))
-        return { _tag: "Answered", text: textParts.join("\n\n") } as TurnResult
+        return { _tag: "Answered", text: answerText(turn.parts) } as TurnResult
+      })
+
+      const turnOf = Effect.fn("OpenCodeClient.turnOf")(function*(sessionId: string, messageId: string) {
+        const operation = "GET /session/:id/message"
+        const answer = yield* call(operation, "GET", `/session/${encodeURIComponent(sessionId)}/message`, undefined, CONTROL_TIMEOUT_MS)
+        if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
+        const history = yield* ensureOk(operation, answer).pipe(Effect.flatMap(readJson(operation, Schema.Array(HistoryEntry))))
+        if (!history.some((entry) => entry.info.id === messageId)) return { _tag: "Absent" } as TurnLookup
+        // A turn with tool calls has several assistant messages; the last one carries the answer.
+        const last = history.filter((entry) => entry.info.role === "assistant" && entry.info.parentID === messageId).at(-1)
+        const error = last?.info.error
+        if (error !== undefined) {
+          return (error.name === "MessageAbortedError"
+            ? { _tag: "Finished", result: { _tag: "Aborted" } }
+            : { _tag: "Failed", name: error.name ?? "error", detail: describe(error.data) }) as TurnLookup
+        }
+        if (last !== undefined && last.info.time?.completed !== undefined && last.info.finish !== "tool-calls") {
+          return { _tag: "Finished", result: { _tag: "Answered", text: answerText(last.parts) } } as TurnLookup
+        }
+        // Asked but not answered: still running, or cut off (OpenCode restarted) and never to finish.
+        const status = yield* call("GET /session/status", "GET", "/session/status", undefined, CONTROL_TIMEOUT_MS)
+        const busy = status.status === 200 && isBusy(parseJson(status.text), sessionId)
+        return (busy ? { _tag: "Running" } : { _tag: "Interrupted" }) as TurnLookup
       })
 
       const reachable = listSessions.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
-      return OpenCodeClient.of({ url, listSessions, createSession, prompt, abort, reachable })
+      return OpenCodeClient.of({ url, listSessions, createSession, prompt, turnOf, abort, reachable })
     })
   )
+}
+
+const answerText = (parts: ReadonlyArray<typeof Part.Type>): string =>
+  parts.flatMap((part) => (part.type === "text" && part.text !== undefined && part.text.trim() !== "" ? [part.text] : [])).join("\n\n")
+
+/** `GET /session/status` maps busy sessions to `{ type: "busy" | "retry" }`; idle ones are absent or `idle`. */
+const isBusy = (status: unknown, sessionId: string): boolean => {
+  if (typeof status !== "object" || status === null) return false
+  const entry = (status as Record<string, unknown>)[sessionId]
+  return typeof entry === "object" && entry !== null && (entry as { type?: unknown }).type !== "idle"
 }
 
 const describe = (data: unknown): string => {

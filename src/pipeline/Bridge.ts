@@ -16,6 +16,8 @@ import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
 import { type Command, helpText, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
+import { Inbox } from "./Inbox.js"
+import { resumeTurn } from "./Resume.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 
 /** Texts longer than this are refused instead of being sent to the agent. */
@@ -37,7 +39,8 @@ export class Bridge extends Context.Service<Bridge, {
       const metrics = yield* BridgeMetrics
       const sessions = yield* Sessions
       const opencode = yield* OpenCodeClient
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics>()
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig>()
+      const inbox = yield* Effect.serviceOption(Inbox)
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
       const allowlist = { users: settings.access.allowedUsers, conversations: settings.access.allowedConversations }
@@ -131,8 +134,10 @@ export class Bridge extends Context.Service<Bridge, {
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
             case "Turn": {
-              const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt).pipe(Effect.provideContext(services)))
+              const journal = Option.isSome(inbox) ? inbox.value.journal(yield* inbox.value.record(message, decided.text, queuedAt)) : undefined
+              const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt, journal).pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
+                if (journal !== undefined) yield* journal.delivered
                 yield* metrics.increment("busy")
                 yield* notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`)
               }
@@ -169,7 +174,17 @@ export class Bridge extends Context.Service<Bridge, {
         )
       )
 
+      // Messages the last process acked but did not answer go first, each in its conversation's order.
+      const resumePending = Effect.forEach(Option.isSome(inbox) ? inbox.value.pending : [], (entry) =>
+        Effect.gen(function*() {
+          yield* isFirstSeen(entry.message)
+          const journal = inbox.pipe(Option.getOrThrow).journal(entry)
+          const rerun = runTurn(entry.message, entry.text, running, entry.queuedAt, journal)
+          yield* scheduler.submit(entry.message.conversationId, resumeTurn(entry, journal, rerun).pipe(Effect.provideContext(services)))
+        }), { discard: true })
+
       const run = Effect.gen(function*() {
+        yield* resumePending
         yield* Effect.forkChild(malformedFrames)
         yield* Effect.forkChild(frames)
         return yield* stream.fatal

@@ -8,6 +8,7 @@ import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
+import type { TurnJournal } from "./Inbox.js"
 
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
@@ -26,7 +27,7 @@ const explain = (error: OpenCodeError): string => {
 }
 
 /** Runs one turn for a message and delivers the answer (or the reason there is none). */
-export const runTurn = (message: InboundMessage, text: string, running: RunningTurns, queuedAt: number) =>
+export const runTurn = (message: InboundMessage, text: string, running: RunningTurns, queuedAt: number, journal?: TurnJournal) =>
   Effect.gen(function*() {
     const sessions = yield* Sessions
     const opencode = yield* OpenCodeClient
@@ -40,7 +41,9 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
       running.set(conversationId, sessionId)
       const requestAt = yield* Clock.currentTimeMillis
-      const result = yield* opencode.prompt(sessionId, textPrompt(text)).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
+      // With a durable inbox the prompt carries a messageID recorded first, so a restart can find its reply.
+      const messageId = journal === undefined ? undefined : yield* journal.prompting(sessionId)
+      const result = yield* opencode.prompt(sessionId, textPrompt(text), { messageId }).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
       return { result, beforeRequest: requestAt - startedAt, answeredAt }
@@ -70,5 +73,7 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     yield* Effect.logInfo("Answered").pipe(Effect.annotateLogs({ parts: receipt.parts, routes: receipt.routes.join(",") }))
   }).pipe(
     Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message }))),
+    // Not on interruption (shutdown): the message stays in the inbox and is resumed on the next start.
+    Effect.andThen(journal === undefined ? Effect.void : journal.delivered),
     Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
   )

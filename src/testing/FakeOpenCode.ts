@@ -61,6 +61,8 @@ export interface FakeOpenCode {
   setAnswer(answer: FakeAnswer): void
   /** The next `times` requests (after the auth check) answer HTTP `status`. */
   failNext(status: number, times?: number): void
+  /** Ends running turns without a reply, as an OpenCode that crashed mid-turn (the question stays in the history). */
+  dropRunningTurns(): void
   /** Ends running turns and closes the server; never hangs. */
   close(): Promise<void>
 }
@@ -87,6 +89,7 @@ const json = (response: http.ServerResponse, status: number, body: unknown) => {
 }
 
 const ABORTED = Symbol("aborted")
+const DROPPED = Symbol("dropped")
 
 /** Starts the fake on 127.0.0.1 with a free port. */
 export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Promise<FakeOpenCode> => {
@@ -96,7 +99,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
   const history = new Map<string, Array<unknown>>()
   const prompts: Array<FakePrompt> = []
   const aborts: Array<string> = []
-  const running = new Map<string, Set<() => void>>() // session → abort hooks of its running turns
+  const running = new Map<string, Set<(how?: typeof DROPPED) => void>>() // session → abort hooks of its running turns
   const waiters = new Set<() => void>()
   let failures = { status: 500, left: 0 }
   let inFlight = 0
@@ -112,20 +115,21 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     for (const waiter of [...waiters]) waiter()
   }
 
-  const turn = async (session: FakeSession, text: string, response: http.ServerResponse) => {
+  const turn = async (session: FakeSession, text: string, response: http.ServerResponse, messageId?: string) => {
     const prompt: FakePrompt = { sessionId: session.id, text, startedAt: performance.now(), endedAt: undefined }
     prompts.push(prompt)
     inFlight++
     maxInFlight = Math.max(maxInFlight, inFlight)
     const created = Date.now()
-    const userId = `msg_${++counter}`
+    // The client may name the user message (`messageID`), as OpenCode allows.
+    const userId = messageId ?? `msg_${++counter}`
     history.get(session.id)?.push({ info: { id: userId, sessionID: session.id, role: "user", time: { created } }, parts: [{ type: "text", text }] })
     notify()
 
     // One abort hook per turn, live for the whole turn (delay and answer), so /abort ends it at once.
-    let abort!: () => void
-    const aborted = new Promise<typeof ABORTED>((resolve) => {
-      abort = () => resolve(ABORTED)
+    let abort!: (how?: typeof DROPPED) => void
+    const aborted = new Promise<typeof ABORTED | typeof DROPPED>((resolve) => {
+      abort = (how) => resolve(how ?? ABORTED)
     })
     const hooks = running.get(session.id) ?? new Set()
     hooks.add(abort)
@@ -142,7 +146,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       if (fail) return undefined
       return big === null ? await answer(text, session.id) : bigReply(Number(big[1]))
     }
-    let outcome: string | undefined | typeof ABORTED
+    let outcome: string | undefined | typeof ABORTED | typeof DROPPED
     let crashed: unknown = undefined
     try {
       outcome = await Promise.race([work(), aborted])
@@ -165,6 +169,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     }
     prompt.endedAt = performance.now()
     notify()
+    if (outcome === DROPPED) return void response.destroy()
     if (outcome === ABORTED) {
       const message = { info: { ...info, error: { name: "MessageAbortedError", data: { message: "The operation was aborted." } } }, parts: [] }
       history.get(session.id)?.push(message)
@@ -216,6 +221,9 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       return json(response, 200, ordered.map((entry) => entry.session))
     }
     if (path === "/mcp" && request.method === "GET") return json(response, 200, {})
+    if (path === "/session/status" && request.method === "GET") {
+      return json(response, 200, Object.fromEntries([...running].filter(([, hooks]) => hooks.size > 0).map(([id]) => [id, { type: "busy" }])))
+    }
     const match = /^\/session\/([^/]+)(?:\/(message|abort))?$/.exec(path)
     if (match !== null) {
       const id = decodeURIComponent(match[1]!)
@@ -230,7 +238,10 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       if (match[2] === "message" && request.method === "POST") {
         const parts: Array<any> = Array.isArray(body?.parts) ? body.parts : []
         const text = parts.filter((p) => p?.type === "text").map((p) => String(p.text)).join("\n")
-        return void turn(session, text, response)
+        if (body?.messageID !== undefined && !String(body.messageID).startsWith("msg")) {
+          return json(response, 400, { name: "BadRequest", data: { message: `Expected a string starting with "msg", got ${JSON.stringify(body.messageID)}` } })
+        }
+        return void turn(session, text, response, body?.messageID === undefined ? undefined : String(body.messageID))
       }
       if (match[2] === undefined && request.method === "GET") return json(response, 200, session)
     }
@@ -284,6 +295,9 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     },
     setAnswer: (next) => {
       answer = next
+    },
+    dropRunningTurns: () => {
+      for (const hooks of running.values()) for (const abort of hooks) abort(DROPPED)
     },
     failNext: (status, times = 1) => {
       failures = { status, left: times }
