@@ -38,9 +38,13 @@ export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
  * restart: what the CLI runs.
  */
 export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
-  Effect.succeed(Bridge.layer.pipe(Layer.provideMerge(Inbox.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".inbox"))), Layer.provideMerge(makeServicesLayer(
-    Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
-      legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
-    })
-  ))))
+  Effect.succeed(Bridge.layer.pipe(
+    Layer.provideMerge(makeServicesLayer(
+      Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
+        legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
+      })
+    )),
+    // Read before the DingTalk connection opens.
+    Layer.provideMerge(Inbox.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".inbox")))
+  ))
 ))

@@ -134,7 +134,7 @@ export class Bridge extends Context.Service<Bridge, {
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
             case "Turn": {
-              const journal = Option.isSome(inbox) ? inbox.value.journal(yield* inbox.value.record(message, decided.text, queuedAt)) : undefined
+              const journal = Option.isSome(inbox) ? yield* inbox.value.record(message, decided.text, queuedAt) : undefined
               const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt, journal).pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 if (journal !== undefined) yield* journal.delivered

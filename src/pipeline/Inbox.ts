@@ -2,11 +2,10 @@
  * The durable inbox: every message that starts a turn is written to a journal under
  * `BRIDGE_STATE_DIR` right after its ack, and removed once its answer has been delivered. What is
  * left on start was cut off by a crash and is resumed (see `Resume.ts`). One file per message
- * (a `KeyValueStore` on the file system), 0600 in a 0700 folder: entries hold reply webhooks.
+ * (named by `robotCode:msgId`), 0600 in a 0700 folder: entries hold reply webhooks.
  */
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
-import { Clock, Context, Effect, FileSystem, Layer, Path, Schema } from "effect"
-import { KeyValueStore } from "effect/persistence"
+import { Clock, Context, Effect, Exit, Fiber, FileSystem, Layer, Path, Schema, Scope } from "effect"
 import { StateDirUnusable } from "../dingtalk/Conversations.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { ascendingMessageId } from "../opencode/MessageId.js"
@@ -29,7 +28,12 @@ export interface InboxEntry {
 export interface TurnJournal {
   /** Records the session the prompt goes to; returns the `messageID` to send it with. */
   readonly prompting: (sessionId: string) => Effect.Effect<string>
-  /** The answer (or the reason there is none) has been delivered: the entry is done. */
+  /**
+   * Sends the answer (or the reason there is none) and then clears the entry, in a fiber of the inbox:
+   * a shutdown that interrupts the turn does not stop a reply already on its way from being recorded.
+   */
+  readonly deliver: <A, E>(send: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /** The entry is done (no answer to send, e.g. the backlog was full and a notice went out). */
   readonly delivered: Effect.Effect<void>
 }
 
@@ -59,9 +63,9 @@ const decodeEntry = Schema.decodeUnknownOption(Schema.fromJsonString(EntrySchema
 
 /** The journal of unanswered messages. */
 export class Inbox extends Context.Service<Inbox, {
-  /** Journals a message (right after its ack); returns its entry. */
-  readonly record: (message: InboundMessage, text: string, queuedAt: number) => Effect.Effect<InboxEntry>
-  /** The hooks a turn calls for `entry`. */
+  /** Journals a message (right after its ack, in the background); returns the hooks its turn calls. */
+  readonly record: (message: InboundMessage, text: string, queuedAt: number) => Effect.Effect<TurnJournal>
+  /** The hooks a resumed turn calls for a pending entry. */
   readonly journal: (entry: InboxEntry) => TurnJournal
   /** The entries found on start (cut off by a crash), oldest first. */
   readonly pending: ReadonlyArray<InboxEntry>
@@ -75,17 +79,20 @@ const makeInbox = (directory: string) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const paths = yield* Path.Path
+    const scope = yield* Scope.Scope
     const unusable = (error: { readonly message: string }) => new StateDirUnusable({ path: directory, detail: error.message })
     yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 }).pipe(Effect.andThen(fs.chmod(directory, 0o700)), Effect.mapError(unusable))
-    const store = yield* Layer.build(KeyValueStore.layerFileSystem(directory)).pipe(
-      Effect.map(Context.get(KeyValueStore.KeyValueStore)),
-      Effect.mapError(unusable)
-    )
+    const fileOf = (key: string) => paths.join(directory, encodeURIComponent(key))
 
     const pending: Array<InboxEntry> = []
     for (const file of yield* fs.readDirectory(directory).pipe(Effect.mapError(unusable))) {
       if (file.endsWith(".corrupt")) continue
-      const text = yield* fs.readFileString(paths.join(directory, file)).pipe(Effect.orElseSucceed(() => ""))
+      const path = paths.join(directory, file)
+      if (file.endsWith(".tmp")) {
+        yield* fs.remove(path).pipe(Effect.ignore)
+        continue
+      }
+      const text = yield* fs.readFileString(path).pipe(Effect.orElseSucceed(() => ""))
       const entry = decodeEntry(text)
       if (entry._tag === "Some") {
         const { message } = entry.value
@@ -95,40 +102,52 @@ const makeInbox = (directory: string) =>
         })
       } else {
         // A write cut off by the crash itself: keep it for a person to look at, never guess.
-        yield* fs.rename(paths.join(directory, file), paths.join(directory, `${file}.corrupt`)).pipe(Effect.ignore)
+        yield* fs.rename(path, `${path}.corrupt`).pipe(Effect.ignore)
         yield* Effect.logWarning(`Unreadable inbox entry moved aside to ${file}.corrupt`).pipe(Effect.annotateLogs({ directory }))
       }
     }
     pending.sort((a, b) => a.seq - b.seq)
     if (pending.length > 0) yield* Effect.logWarning(`${pending.length} message(s) were not answered before the last stop; resuming them`)
 
-    let lastSeq = pending.at(-1)?.seq ?? 0
-    const write = (entry: InboxEntry) =>
-      store.set(entry.key, JSON.stringify(entry)).pipe(
-        Effect.andThen(fs.chmod(paths.join(directory, encodeURIComponent(entry.key)), 0o600)),
-        Effect.catch((error) => Effect.logWarning(`Could not journal message ${entry.key}: ${error.message}`))
+    const warn = (what: string, key: string) => (error: { readonly message: string }) =>
+      Effect.logWarning(`Could not ${what} inbox entry ${key}: ${error.message}`)
+    // Created 0600 from the start; an update goes through a temporary file so a crash never leaves half of it.
+    const create = (entry: InboxEntry) =>
+      fs.writeFileString(fileOf(entry.key), JSON.stringify(entry), { mode: 0o600 }).pipe(Effect.catch(warn("write", entry.key)))
+    const update = (entry: InboxEntry) => {
+      const temporary = `${fileOf(entry.key)}.tmp`
+      return fs.writeFileString(temporary, JSON.stringify(entry), { mode: 0o600 }).pipe(
+        Effect.andThen(fs.rename(temporary, fileOf(entry.key))),
+        Effect.catch(warn("update", entry.key))
       )
+    }
+    const remove = (key: string) => fs.remove(fileOf(key), { force: true }).pipe(Effect.catch(warn("clear", key)))
 
+    let lastSeq = pending.at(-1)?.seq ?? 0
+    const journalOf = (entry: InboxEntry, written: Effect.Effect<void>): TurnJournal => ({
+      prompting: (sessionId) =>
+        Effect.gen(function*() {
+          yield* written
+          const messageId = ascendingMessageId(yield* Clock.currentTimeMillis)
+          yield* update({ ...entry, turn: { sessionId, messageId } })
+          return messageId
+        }),
+      deliver: (send) =>
+        Effect.forkIn(written.pipe(Effect.andThen(send), Effect.onExit((exit) => Exit.hasInterrupts(exit) ? Effect.void : remove(entry.key))), scope).pipe(
+          Effect.flatMap(Fiber.join)
+        ),
+      delivered: written.pipe(Effect.andThen(remove(entry.key))),
+    })
+
+    // The write runs beside the message path (it must not slow the stream down); the turn's hooks wait for it.
     const record = (message: InboundMessage, text: string, queuedAt: number) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         lastSeq = Math.max(lastSeq + 1, now * 1000)
         const entry: InboxEntry = { key: `${message.robotCode}:${message.msgId}`, seq: lastSeq, message, text, queuedAt }
-        yield* write(entry)
-        return entry
+        const writing = yield* Effect.forkIn(Effect.uninterruptible(create(entry)), scope)
+        return journalOf(entry, Fiber.join(writing))
       })
 
-    const journal = (entry: InboxEntry): TurnJournal => ({
-      prompting: (sessionId) =>
-        Effect.gen(function*() {
-          const messageId = ascendingMessageId(yield* Clock.currentTimeMillis)
-          yield* write({ ...entry, turn: { sessionId, messageId } })
-          return messageId
-        }),
-      delivered: store.remove(entry.key).pipe(
-        Effect.catch((error) => Effect.logWarning(`Could not clear inbox entry ${entry.key}: ${error.message}`))
-      ),
-    })
-
-    return Inbox.of({ record, journal, pending })
+    return Inbox.of({ record, journal: (entry) => journalOf(entry, Effect.void), pending })
   })

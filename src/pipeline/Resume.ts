@@ -52,10 +52,10 @@ export const resumeTurn = <R>(entry: InboxEntry, journal: TurnJournal, rerun: Ef
         const reply = found._tag === "Failed"
           ? { text: `⚠️ OpenCode reported ${found.name}: ${found.detail}`, format: "text" as const }
           : replyFor(found.result)
-        yield* delivery.send({ conversationId, ...reply }).pipe(
-          Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message })))
+        return yield* journal.deliver(delivery.send({ conversationId, ...reply })).pipe(
+          Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message }))),
+          Effect.asVoid
         )
-        return yield* journal.delivered
       }
     }
   }).pipe(Effect.annotateLogs({ conversationId: entry.message.conversationId, msgId: entry.message.msgId, resumed: true }))

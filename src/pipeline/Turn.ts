@@ -34,6 +34,8 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     const delivery = yield* Delivery
     const metrics = yield* BridgeMetrics
     const conversationId = message.conversationId
+    // With a durable inbox, a reply and the record that it went out are one step.
+    const send = (request: Parameters<typeof delivery.send>[0]) => journal === undefined ? delivery.send(request) : journal.deliver(delivery.send(request))
     const startedAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("queueWait", startedAt - queuedAt)
 
@@ -58,7 +60,7 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       const error = outcome.failure
       yield* metrics.increment(error._tag === "TurnTimedOut" ? "timedOut" : "failed")
       yield* Effect.logWarning("OpenCode turn failed").pipe(Effect.annotateLogs({ error: error.message }))
-      return yield* delivery.send({ conversationId, text: `⚠️ ${explain(error)}`, format: "text" })
+      return yield* send({ conversationId, text: `⚠️ ${explain(error)}`, format: "text" })
     }
 
     const { result, beforeRequest, answeredAt } = outcome.success
@@ -68,7 +70,7 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     if (result._tag === "Aborted") yield* metrics.increment("aborted")
     const deliverAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("overhead", beforeRequest + (deliverAt - answeredAt))
-    const receipt = yield* delivery.send({ conversationId, ...reply })
+    const receipt = yield* send({ conversationId, ...reply })
     yield* metrics.increment("processed")
     yield* Effect.logInfo("Answered").pipe(Effect.annotateLogs({ parts: receipt.parts, routes: receipt.routes.join(",") }))
   }).pipe(

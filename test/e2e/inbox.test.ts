@@ -113,4 +113,20 @@ describe("durable inbox", () => {
     expect(opencode.prompts).toHaveLength(2)
     expect(inboxFiles()).toHaveLength(0)
   }, 60_000)
+
+  it("a SIGTERM just as the reply arrives leaves nothing to resume: the restart does not answer again", async () => {
+    const { emulator, opencode, start, inboxFiles } = await setup()
+    const a = await start()
+    await emulator.waitForConnections(1, 10_000)
+    emulator.pushMessage({ text: "just once", conversationId: "cid-4" })
+    await emulator.waitForReplies(1, { conversationId: "cid-4", timeoutMs: 10_000 })
+    a.child.kill("SIGTERM")
+    await a.exited
+    expect(inboxFiles()).toHaveLength(0)
+    await start()
+    await emulator.waitForNewConnection(1, 10_000)
+    await settle(1_500)
+    expect(emulator.repliesFor("cid-4")).toHaveLength(1)
+    expect(opencode.prompts).toHaveLength(1)
+  }, 60_000)
 })
