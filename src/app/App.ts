@@ -3,38 +3,42 @@
  * Runs until the MCP client leaves, a signal arrives, or the DingTalk connection fails for good.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Effect, Exit, Layer, Result } from "effect"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { loadEnvFiles, packageDirOf } from "../core/EnvFile.js"
 import { configErrorReport } from "../core/ConfigErrorReport.js"
-import { BridgeConfig } from "../core/BridgeConfig.js"
+import { BridgeConfig, BridgeConfigSchema } from "../core/BridgeConfig.js"
 import { PersistentBridgeLayer } from "./BridgeLayer.js"
 import * as Logging from "../core/Logging.js"
 import { McpStdio } from "../mcp/McpServer.js"
+import { VERSION } from "../core/Version.js"
+import { ExitCode, helpText, parseCli } from "./Cli.js"
+import { runDoctor } from "./Doctor.js"
 import { runAsOwnerOrFollower } from "./Instances.js"
+import { pairCommand } from "./PairCommand.js"
 import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./Sandbox.js"
 
-// A .env in the working directory fills in what the real environment does not set.
-try {
-  process.loadEnvFile()
-} catch {
-  // no .env: fine
-}
+// The package directory's .env and --env-file fill in what the real environment does not set; never the
+// working directory's (when OpenCode launches us, that is someone's project).
+const envLoad = loadEnvFiles({ argv: process.argv, env: process.env, packageDir: packageDirOf(path.dirname(fileURLToPath(import.meta.url))) })
+if (Result.isSuccess(envLoad)) for (const warning of envLoad.success.warnings) process.stderr.write(`${warning}\n`)
 
-const sandbox = sandboxRequested(process.argv, process.env)
+const cli = parseCli(process.argv.slice(2))
 
 const LoggingLayer = Layer.unwrap(BridgeConfig.use((settings) => Effect.succeed(Logging.layer(settings.logging))))
-
-const AppLayer = McpStdio.layer.pipe(Layer.provideMerge(LoggingLayer), Layer.provideMerge(sandbox ? sandboxConfigLayer : BridgeConfig.layer))
 
 const fail = (line: string, code: number) => Effect.sync(() => {
   process.stderr.write(`${line}\n`)
   process.exitCode = code
 })
 
-const program = Effect.gen(function*() {
+/** The bridge (or the sandbox) with MCP over stdio: the default command. */
+const serve = (sandbox: boolean) => Effect.gen(function*() {
   const mcp = yield* McpStdio
   yield* Effect.raceFirst(runAsOwnerOrFollower(sandbox ? SandboxBridgeLayer : PersistentBridgeLayer, mcp.route), mcp.closed)
 }).pipe(
-  Effect.provide(AppLayer),
+  Effect.provide(McpStdio.layer.pipe(Layer.provideMerge(LoggingLayer), Layer.provideMerge(sandbox ? sandboxConfigLayer : BridgeConfig.layer))),
   Effect.catchTags({
     ConfigError: (error) => fail(configErrorReport(error), 2),
     CredentialsRejected: (error) => fail(error.message, 2),
@@ -43,8 +47,32 @@ const program = Effect.gen(function*() {
   })
 )
 
+/** `doctor`: checks in order, one line each on stdout. */
+const doctor = Effect.gen(function*() {
+  const config = Effect.gen(function*() { return yield* BridgeConfigSchema }).pipe(Effect.mapError(configErrorReport))
+  process.exitCode = yield* runDoctor(config, (text) => process.stdout.write(text))
+})
+
+const program = (() => {
+  switch (cli.command._tag) {
+    case "Help":
+      return Effect.sync(() => process.stdout.write(helpText(VERSION)))
+    case "Version":
+      return Effect.sync(() => process.stdout.write(`${VERSION}\n`))
+    case "Invalid":
+      return fail(`dingtalk-mcp-server: ${cli.command.message}. Run "dingtalk-mcp-server --help".`, ExitCode.usage)
+    case "Doctor":
+      return doctor
+    case "Pair":
+      return pairCommand(cli.command.code)
+    case "Serve":
+      return serve(sandboxRequested(cli.command.sandbox, process.env))
+  }
+})()
+
 // A shutdown asked for by SIGINT/SIGTERM that completed cleanly is a success, not an error (130).
-NodeRuntime.runMain(program, {
+// A bad .env stops the start before anything reads the configuration.
+NodeRuntime.runMain(Result.isFailure(envLoad) ? fail(envLoad.failure.message, 2) : program, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0)),
 })

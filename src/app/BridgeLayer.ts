@@ -3,46 +3,48 @@
  * caller provides (the CLI from the environment, an embedding app or a test from its own layers).
  */
 import { Effect, Layer } from "effect"
-import { RateLimiter } from "effect/persistence"
 import { Bridge } from "../pipeline/Bridge.js"
+import { AccessPolicy, accessFileFor } from "../dingtalk/AccessPolicy.js"
 import { AccessToken } from "../dingtalk/AccessToken.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Conversations } from "../dingtalk/Conversations.js"
 import { DingTalkHttp } from "../dingtalk/DingTalkHttp.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { Delivery } from "../dingtalk/Delivery.js"
+import { SendLimiter } from "../dingtalk/SendLimiter.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { Inbox } from "../pipeline/Inbox.js"
+import { ModelCatalog } from "../opencode/ModelCatalog.js"
 
-const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
-
-/** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
-const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>) =>
-  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer)),
-    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, RateLimiterLive)),
+/** Metrics, conversations, access policy, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
+const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>, access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer) =>
+  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
+    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, access, SendLimiter.layer)),
     Layer.provideMerge(BridgeMetrics.layer)
   )
 
-/** Every service, with conversations kept in memory (requires `BridgeConfig`). */
+/** Every service, with conversations and pairings kept in memory (requires `BridgeConfig`). */
 export const ServicesLayer = makeServicesLayer(Conversations.layer)
 
 /** The pipeline plus every service it needs, conversations in memory (requires `BridgeConfig`). */
 export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
 
 /**
- * The same, with the conversations and the durable inbox kept under `BRIDGE_STATE_DIR` so they survive a
- * restart: what the CLI runs.
+ * The same, with the conversations, pairings and the durable inbox kept under `BRIDGE_STATE_DIR` so they
+ * survive a restart (and `dingtalk-mcp-server pair` can approve codes): what the CLI runs.
  */
 export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
   Effect.succeed(Bridge.layer.pipe(
     Layer.provideMerge(makeServicesLayer(
       Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
         legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
-      })
+      }),
+      AccessPolicy.layerPersisted(accessFileFor(settings.instance.stateDir, settings.dingtalk.clientId))
     )),
     // Read before the DingTalk connection opens.
     Layer.provideMerge(Inbox.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".inbox")))

@@ -17,14 +17,17 @@ export type ToolServices = typeof tools[number] extends Tool<infer R> ? R : neve
 /** Answers one tool call: locally with the bridge's services, or by forwarding to the owner process. */
 export type ToolDispatch = (name: string, args: unknown) => Promise<CallToolResult>
 
-/** Runs tools in this process with the given services. */
+/**
+ * Runs tools in this process with the given services. Pass the whole context of the running app
+ * (not one rebuilt from the bridge layer) so tool calls keep its logger, log level, tracer and metrics.
+ */
 export const localDispatch = (context: Context.Context<ToolServices>): ToolDispatch => async (name, args) => {
   const tool = tools.find((candidate) => candidate.name === name)
   if (tool === undefined) {
     return { isError: true, content: [{ type: "text", text: `Unknown tool "${name}". Available: ${tools.map((t) => t.name).join(", ")}.` }] }
   }
-  const exit = await Effect.runPromiseExit(
-    (tool.call(args) as Effect.Effect<ToolOutput, ToolError, ToolServices>).pipe(Effect.provideContext(context), Effect.withSpan(`McpServer.${tool.name}`))
+  const exit = await Effect.runPromiseExitWith(context)(
+    (tool.call(args) as Effect.Effect<ToolOutput, ToolError, ToolServices>).pipe(Effect.withSpan(`McpServer.${tool.name}`))
   )
   if (Exit.isSuccess(exit)) {
     const { text, structured } = exit.value
@@ -45,11 +48,21 @@ export const makeMcpServer = (dispatch: () => ToolDispatch): Server => {
   return server
 }
 
-/** Until a role is settled, tool calls get this answer. */
-const starting: ToolDispatch = async () => ({
-  isError: true,
-  content: [{ type: "text", text: "The DingTalk bridge is still starting; try again in a few seconds." }],
-})
+/** How long a tool call made during start-up waits for this instance's role before giving up. */
+const STARTUP_WAIT_MS = 10_000
+
+/** Until a role is settled, tool calls wait for it (a client calls right after `initialize`), then give up. */
+const waitingFor = (settled: Promise<ToolDispatch>): ToolDispatch => async (name, args) => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timedOut = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), STARTUP_WAIT_MS)
+  })
+  const dispatch = await Promise.race([settled, timedOut])
+  clearTimeout(timer)
+  return dispatch === undefined
+    ? { isError: true, content: [{ type: "text", text: "The DingTalk bridge is still starting; try again in a few seconds." }] }
+    : dispatch(name, args)
+}
 
 /** MCP over stdio for this process. */
 export class McpStdio extends Context.Service<McpStdio, {
@@ -64,7 +77,8 @@ export class McpStdio extends Context.Service<McpStdio, {
     Effect.gen(function*() {
       const context = yield* Effect.context<never>()
       const closed = yield* Deferred.make<void>()
-      let current = starting
+      let settle: (dispatch: ToolDispatch) => void = () => undefined
+      let current = waitingFor(new Promise((resolve) => (settle = resolve)))
       const server = makeMcpServer(() => current)
       const transport = new StdioServerTransport()
       let clientSpoke = false
@@ -89,6 +103,7 @@ export class McpStdio extends Context.Service<McpStdio, {
         closed: Deferred.await(closed),
         route: (dispatch) => Effect.sync(() => {
           current = dispatch
+          settle(dispatch)
         }),
       })
     })

@@ -1,10 +1,11 @@
 /**
  * The `opencode serve` HTTP API the bridge needs: sessions, a blocking turn, abort.
- * Keep-alive agents, Basic auth when configured, a long per-turn timeout that aborts the
+ * Effect's `HttpClient` on keep-alive agents, Basic auth when configured, a long per-turn timeout that aborts the
  * turn in OpenCode, and errors that tell a person what to do.
  */
-import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
-import { parseJson, requestJson, scopedAgents, type TextAnswer } from "../core/RequestJson.js"
+import { Context, Duration, Effect, flow, identity, Layer, Option, Schema } from "effect"
+import { HttpClient, HttpClientRequest } from "effect/http"
+import { describeHttpError, keepAliveHttpClient } from "../core/KeepAliveHttpClient.js"
 import { BridgeConfig, openCodeAuthHeader } from "../core/BridgeConfig.js"
 
 /** An OpenCode session as listed by `GET /session`. */
@@ -15,6 +16,11 @@ export const SessionInfo = Schema.Struct({
 })
 /** An OpenCode session. */
 export type SessionInfo = typeof SessionInfo.Type
+
+/** `GET /global/health`. */
+export const ServerHealth = Schema.Struct({ healthy: Schema.Boolean, version: Schema.optional(Schema.String) })
+/** The server's health and version. */
+export type ServerHealth = typeof ServerHealth.Type
 
 const Part = Schema.Struct({ type: Schema.String, text: Schema.optional(Schema.String) })
 const TurnAnswer = Schema.Struct({
@@ -85,44 +91,119 @@ export type PromptPart =
   | { readonly type: "text"; readonly text: string }
   | { readonly type: "file"; readonly mime: string; readonly url: string; readonly filename?: string }
 
-/** Where a prompt sent with a chosen `messageID` stands in OpenCode (see `turnOf`). */
-export type TurnLookup =
-  | { readonly _tag: "Absent" }
-  | { readonly _tag: "Running" }
-  | { readonly _tag: "Interrupted" }
-  | { readonly _tag: "Finished"; readonly result: TurnResult }
-  | { readonly _tag: "Failed"; readonly name: string; readonly detail: string }
+/** One model in `GET /config/providers`: what it accepts as input. */
+export const ProviderModel = Schema.Struct({
+  id: Schema.String,
+  providerID: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String),
+  capabilities: Schema.optional(Schema.Struct({
+    attachment: Schema.optional(Schema.Boolean),
+    toolcall: Schema.optional(Schema.Boolean),
+    input: Schema.optional(Schema.Struct({
+      text: Schema.optional(Schema.Boolean),
+      image: Schema.optional(Schema.Boolean),
+      pdf: Schema.optional(Schema.Boolean),
+      audio: Schema.optional(Schema.Boolean),
+      video: Schema.optional(Schema.Boolean),
+    })),
+  })),
+})
+/** A model as `GET /config/providers` lists it (fields the bridge uses). */
+export type ProviderModel = typeof ProviderModel.Type
 
-const HistoryEntry = Schema.Struct({
+/** `GET /config/providers`: the configured providers and their models (never `GET /provider`: megabytes). */
+export const ConfigProviders = Schema.Struct({
+  providers: Schema.Array(Schema.Struct({ id: Schema.String, name: Schema.optional(Schema.String), models: Schema.Record(Schema.String, ProviderModel) })),
+})
+/** The providers answer. */
+export type ConfigProviders = typeof ConfigProviders.Type
+
+/** `GET /config`, the fields the bridge reads: the configured default model as "provider/model". */
+export const OpenCodeConfig = Schema.Struct({ model: Schema.optional(Schema.String) })
+/** The config answer. */
+export type OpenCodeConfig = typeof OpenCodeConfig.Type
+
+/** `GET /path`: `directory` is the working directory of `opencode serve` (its project). */
+export const OpenCodePaths = Schema.Struct({ directory: Schema.String, worktree: Schema.optional(Schema.String) })
+/** The paths answer. */
+export type OpenCodePaths = typeof OpenCodePaths.Type
+
+/** A prompt that is only text. */
+export const textPrompt = (text: string): ReadonlyArray<PromptPart> => [{ type: "text", text }]
+
+/** An answer: status and the body as text. */
+interface TextAnswer {
+  readonly status: number
+  readonly text: string
+}
+
+/** Per-prompt choices: model, agent, and our own message ID. */
+export interface PromptOptions {
+  readonly model?: { readonly providerID: string; readonly modelID: string }
+  readonly agent?: string
+  readonly messageID?: string
+}
+
+/** A session's status in `GET /session/status`: `busy`, `retry` (with attempt and message) or `idle`. */
+export const SessionStatusInfo = Schema.Struct({
+  type: Schema.String,
+  attempt: Schema.optional(Schema.Number),
+  message: Schema.optional(Schema.String),
+  next: Schema.optional(Schema.Number),
+})
+/** A session's status. */
+export type SessionStatusInfo = typeof SessionStatusInfo.Type
+
+/** One message of a session's history, with the part fields a turn reads. */
+export const SessionMessage = Schema.Struct({
   info: Schema.Struct({
     id: Schema.String,
     role: Schema.String,
     parentID: Schema.optional(Schema.String),
     finish: Schema.optional(Schema.String),
-    time: Schema.optional(Schema.Struct({ completed: Schema.optional(Schema.Number) })),
     error: Schema.optional(Schema.Struct({ name: Schema.optional(Schema.String), data: Schema.optional(Schema.Unknown) })),
+    time: Schema.optional(Schema.Struct({ created: Schema.optional(Schema.Number), completed: Schema.optional(Schema.Number) })),
   }),
-  parts: Schema.Array(Part),
+  parts: Schema.Array(Schema.Struct({
+    id: Schema.optional(Schema.String),
+    type: Schema.String,
+    text: Schema.optional(Schema.String),
+    tool: Schema.optional(Schema.String),
+    state: Schema.optional(Schema.Struct({ status: Schema.String, input: Schema.optional(Schema.Unknown), title: Schema.optional(Schema.String) })),
+  })),
 })
-
-/** A prompt that is only text. */
-export const textPrompt = (text: string): ReadonlyArray<PromptPart> => [{ type: "text", text }]
+/** A message with its parts. */
+export type SessionMessage = typeof SessionMessage.Type
 
 /** Requests that are not turns should answer fast. */
 const CONTROL_TIMEOUT_MS = 15_000
 
 /** The OpenCode server API. */
 export class OpenCodeClient extends Context.Service<OpenCodeClient, {
+  /** The server URL without credentials (for logs and pages). */
   readonly url: string
   readonly listSessions: Effect.Effect<ReadonlyArray<SessionInfo>, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly createSession: (title: string) => Effect.Effect<SessionInfo, OpenCodeUnreachable | OpenCodeRequestFailed>
-  /** One blocking turn; `messageId` (it must start with `msg`) names the user message so `turnOf` can find it later. */
-  readonly prompt: (sessionId: string, parts: ReadonlyArray<PromptPart>, options?: { readonly messageId?: string | undefined }) => Effect.Effect<TurnResult, OpenCodeError>
-  /** What became of the prompt sent with `messageId`: its reply (`parentID` = that ID) in the session history. */
-  readonly turnOf: (sessionId: string, messageId: string) => Effect.Effect<TurnLookup, OpenCodeUnreachable | OpenCodeRequestFailed | SessionNotFound>
+  /** One blocking turn; `options.messageID` (it must start with `msg`) names the user message so it can be found later. */
+  readonly prompt: (sessionId: string, parts: ReadonlyArray<PromptPart>, options?: PromptOptions) => Effect.Effect<TurnResult, OpenCodeError>
   readonly abort: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** True when `GET /session` answers. */
   readonly reachable: Effect.Effect<boolean>
+  /** `GET /config/providers`: providers and models with their input capabilities. */
+  readonly configProviders: Effect.Effect<ConfigProviders, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** `GET /config`: the configured default model. */
+  readonly config: Effect.Effect<OpenCodeConfig, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** `GET /path`: OpenCode's working directory. */
+  readonly paths: Effect.Effect<OpenCodePaths, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** `GET /global/health`: the server's version. */
+  readonly health: Effect.Effect<ServerHealth, OpenCodeUnreachable | OpenCodeRequestFailed>
+  readonly deleteSession: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** Starts a turn without waiting for it (`prompt_async`, 204): follow it on the event stream. */
+  readonly promptAsync: (sessionId: string, parts: ReadonlyArray<PromptPart>, options?: PromptOptions) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed | SessionNotFound>
+  /** Every session that is not idle (`GET /session/status`): absent means idle. */
+  readonly sessionStatus: Effect.Effect<Readonly<Record<string, SessionStatusInfo>>, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** A session's messages, oldest first (`GET /session/:id/message`). */
+  readonly messages: (sessionId: string) => Effect.Effect<ReadonlyArray<SessionMessage>, OpenCodeUnreachable | OpenCodeRequestFailed | SessionNotFound>
 }>()("dingtalk-mcp-server/OpenCodeClient") {
   /** The client, on its own keep-alive HTTP agents. */
   static readonly layer = Layer.effect(
@@ -130,14 +211,21 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
     Effect.gen(function*() {
       const settings = yield* BridgeConfig
       const url = settings.opencode.serverUrl
+      // What logs and pages show: without a user:password written into OPENCODE_SERVER_URL.
+      const shownUrl = withoutCredentials(url)
       const auth = Option.getOrUndefined(openCodeAuthHeader(settings))
       const headers: Record<string, string> = auth === undefined ? {} : { authorization: auth }
-      const agents = yield* scopedAgents({ keepAlive: true })
+      // Status checks stay with the callers (`ensureOk`): a 404 or 401 means something different per call.
+      const client = (yield* keepAliveHttpClient({ keepAlive: true })).pipe(
+        HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(url), HttpClientRequest.acceptJson, HttpClientRequest.setHeaders(headers)))
+      )
 
       /** One call; `timeout` 0 leaves the bound to the caller. */
-      const call = (operation: string, method: "GET" | "POST", path: string, body: unknown, timeoutMs: number) =>
-        requestJson({ agents, method, url: new URL(`${url}${path}`), headers, body, timeoutMs }).pipe(
-          Effect.mapError((error) => new OpenCodeUnreachable({ url, detail: `${error.detail} (${operation})` }))
+      const call = (operation: string, method: "GET" | "POST" | "DELETE", path: string, body: unknown, timeoutMs: number): Effect.Effect<TextAnswer, OpenCodeUnreachable> =>
+        client.execute(HttpClientRequest.make(method)(path).pipe(body === undefined ? identity : HttpClientRequest.bodyJsonUnsafe(body))).pipe(
+          Effect.flatMap((response) => Effect.map(response.text, (text): TextAnswer => ({ status: response.status, text }))),
+          timeoutMs > 0 ? Effect.timeout(Duration.millis(timeoutMs)) : identity,
+          Effect.catch((error) => describeHttpError(error, timeoutMs).pipe(Effect.flatMap((detail) => new OpenCodeUnreachable({ url: shownUrl, detail: `${detail} (${operation})` }))))
         )
 
       const ensureOk = (operation: string, answer: TextAnswer) =>
@@ -146,7 +234,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
           : Effect.fail(new OpenCodeRequestFailed({ operation, status: answer.status, detail: answer.text.slice(0, 300) }))
 
       const readJson = <S extends Schema.Top>(operation: string, schema: S) => (answer: TextAnswer) =>
-        Schema.decodeUnknownEffect(schema)(parseJson(answer.text)).pipe(
+        Schema.decodeUnknownEffect(Schema.fromJsonString(schema))(answer.text).pipe(
           Effect.mapError((error) => new OpenCodeRequestFailed({ operation, status: answer.status, detail: `unexpected answer: ${error.message}` }))
         ) as Effect.Effect<S["Type"], OpenCodeRequestFailed, S["DecodingServices"]>
 
@@ -166,10 +254,10 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       })
 
       const turnTimeout = Duration.millis(settings.opencode.turnTimeoutMs)
-      const prompt = Effect.fn("OpenCodeClient.prompt")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>, options?: { readonly messageId?: string | undefined }) {
+      const prompt = Effect.fn("OpenCodeClient.prompt")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>, options: PromptOptions = {}) {
         const operation = "POST /session/:id/message"
         // The turn blocks until OpenCode is done: bounded by the turn timeout, which also aborts it in OpenCode.
-        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/message`, options?.messageId === undefined ? { parts } : { messageID: options.messageId, parts }, 0).pipe(
+        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/message`, { parts, ...options }, 0).pipe(
           Effect.timeoutOrElse({
             duration: turnTimeout,
             orElse: () => abort(sessionId).pipe(Effect.ignore, Effect.andThen(Effect.fail(new TurnTimedOut({ sessionId, timeoutMs: settings.opencode.turnTimeoutMs })))),
@@ -182,47 +270,79 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
           if (error.name === "MessageAbortedError") return { _tag: "Aborted" } as TurnResult
           return yield* new TurnFailed({ sessionId, name: error.name ?? "error", detail: describe(error.data) })
         }
-        return { _tag: "Answered", text: answerText(turn.parts) } as TurnResult
-      })
-
-      const turnOf = Effect.fn("OpenCodeClient.turnOf")(function*(sessionId: string, messageId: string) {
-        const operation = "GET /session/:id/message"
-        const answer = yield* call(operation, "GET", `/session/${encodeURIComponent(sessionId)}/message`, undefined, CONTROL_TIMEOUT_MS)
-        if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
-        const history = yield* ensureOk(operation, answer).pipe(Effect.flatMap(readJson(operation, Schema.Array(HistoryEntry))))
-        if (!history.some((entry) => entry.info.id === messageId)) return { _tag: "Absent" } as TurnLookup
-        // A turn with tool calls has several assistant messages; the last one carries the answer.
-        const last = history.filter((entry) => entry.info.role === "assistant" && entry.info.parentID === messageId).at(-1)
-        const error = last?.info.error
-        if (error !== undefined) {
-          return (error.name === "MessageAbortedError"
-            ? { _tag: "Finished", result: { _tag: "Aborted" } }
-            : { _tag: "Failed", name: error.name ?? "error", detail: describe(error.data) }) as TurnLookup
-        }
-        if (last !== undefined && last.info.time?.completed !== undefined && last.info.finish !== "tool-calls") {
-          return { _tag: "Finished", result: { _tag: "Answered", text: answerText(last.parts) } } as TurnLookup
-        }
-        // Asked but not answered: still running, or cut off (OpenCode restarted) and never to finish.
-        const status = yield* call("GET /session/status", "GET", "/session/status", undefined, CONTROL_TIMEOUT_MS)
-        const busy = status.status === 200 && isBusy(parseJson(status.text), sessionId)
-        return (busy ? { _tag: "Running" } : { _tag: "Interrupted" }) as TurnLookup
+        const textParts = turn.parts.flatMap((part) => (part.type === "text" && part.text !== undefined && part.text.trim() !== "" ? [part.text] : []))
+        return { _tag: "Answered", text: textParts.join("\n\n") } as TurnResult
       })
 
       const reachable = listSessions.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
-      return OpenCodeClient.of({ url, listSessions, createSession, prompt, turnOf, abort, reachable })
+      const getJson = <S extends Schema.Top>(path: string, schema: S) => {
+        const operation = `GET ${path}`
+        return call(operation, "GET", path, undefined, CONTROL_TIMEOUT_MS).pipe(
+          Effect.flatMap((answer) => ensureOk(operation, answer)),
+          Effect.flatMap(readJson(operation, schema))
+        )
+      }
+      const configProviders = getJson("/config/providers", ConfigProviders).pipe(Effect.withSpan("OpenCodeClient.configProviders"))
+      const config = getJson("/config", OpenCodeConfig).pipe(Effect.withSpan("OpenCodeClient.config"))
+      const paths = getJson("/path", OpenCodePaths).pipe(Effect.withSpan("OpenCodeClient.paths"))
+
+      const health = call("GET /global/health", "GET", "/global/health", undefined, CONTROL_TIMEOUT_MS).pipe(
+        Effect.flatMap((answer) => ensureOk("GET /global/health", answer)),
+        Effect.flatMap(readJson("GET /global/health", ServerHealth)),
+        Effect.withSpan("OpenCodeClient.health")
+      )
+
+      const deleteSession = Effect.fn("OpenCodeClient.deleteSession")(function*(sessionId: string) {
+        yield* call("DELETE /session/:id", "DELETE", `/session/${encodeURIComponent(sessionId)}`, undefined, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("DELETE /session/:id", a)))
+      })
+
+      const promptAsync = Effect.fn("OpenCodeClient.promptAsync")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>, options: PromptOptions = {}) {
+        const operation = "POST /session/:id/prompt_async"
+        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/prompt_async`, { parts, ...options }, CONTROL_TIMEOUT_MS)
+        if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
+        yield* ensureOk(operation, answer)
+      })
+
+      const sessionStatus = call("GET /session/status", "GET", "/session/status", undefined, CONTROL_TIMEOUT_MS).pipe(
+        Effect.flatMap((answer) => ensureOk("GET /session/status", answer)),
+        Effect.flatMap(readJson("GET /session/status", Schema.Record(Schema.String, SessionStatusInfo))),
+        Effect.withSpan("OpenCodeClient.sessionStatus")
+      )
+
+      const messages = Effect.fn("OpenCodeClient.messages")(function*(sessionId: string) {
+        const operation = "GET /session/:id/message"
+        const answer = yield* call(operation, "GET", `/session/${encodeURIComponent(sessionId)}/message`, undefined, CONTROL_TIMEOUT_MS)
+        if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
+        return yield* ensureOk(operation, answer).pipe(Effect.flatMap(readJson(operation, Schema.Array(SessionMessage))))
+      })
+
+      return OpenCodeClient.of({
+        url: shownUrl,
+        listSessions,
+        createSession,
+        prompt,
+        abort,
+        reachable,
+        health,
+        deleteSession,
+        promptAsync,
+        sessionStatus,
+        messages,
+        configProviders,
+        config,
+        paths,
+      })
     })
   )
 }
 
-const answerText = (parts: ReadonlyArray<typeof Part.Type>): string =>
-  parts.flatMap((part) => (part.type === "text" && part.text !== undefined && part.text.trim() !== "" ? [part.text] : [])).join("\n\n")
-
-/** `GET /session/status` maps busy sessions to `{ type: "busy" | "retry" }`; idle ones are absent or `idle`. */
-const isBusy = (status: unknown, sessionId: string): boolean => {
-  if (typeof status !== "object" || status === null) return false
-  const entry = (status as Record<string, unknown>)[sessionId]
-  return typeof entry === "object" && entry !== null && (entry as { type?: unknown }).type !== "idle"
+const withoutCredentials = (url: string): string => {
+  const parsed = new URL(url)
+  if (parsed.username === "" && parsed.password === "") return url
+  parsed.username = ""
+  parsed.password = ""
+  return parsed.href.replace(/\/+$/, "")
 }
 
 const describe = (data: unknown): string => {

@@ -8,6 +8,7 @@ import { Duration, Effect, Schedule } from "effect"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { OpenCodeClient, type TurnResult } from "../opencode/OpenCodeClient.js"
+import { turnOf } from "../opencode/TurnLookup.js"
 import type { InboxEntry, TurnJournal } from "./Inbox.js"
 
 /** How often a turn still running in OpenCode is looked at again. */
@@ -25,7 +26,7 @@ export const resumeTurn = <R>(entry: InboxEntry, journal: TurnJournal, rerun: Ef
       return yield* rerun
     }
     const { sessionId, messageId } = entry.turn
-    const lookup = yield* opencode.turnOf(sessionId, messageId).pipe(
+    const lookup = yield* turnOf(sessionId, messageId).pipe(
       Effect.repeat({ schedule: Schedule.spaced(POLL), until: (found) => found._tag !== "Running" }),
       Effect.timeoutOption(Duration.millis(settings.opencode.turnTimeoutMs)),
       Effect.result

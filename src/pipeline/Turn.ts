@@ -13,14 +13,22 @@ import type { TurnJournal } from "./Inbox.js"
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
 
-/** What the user reads when OpenCode failed. */
-const explain = (error: OpenCodeError): string => {
+/**
+ * What the user reads when OpenCode failed: what happened and who can fix it, never a URL, a credential
+ * or OpenCode's raw error text (those go to the log).
+ */
+export const explain = (error: OpenCodeError): string => {
   switch (error._tag) {
     case "OpenCodeUnreachable":
+      return "OpenCode is not reachable right now; the operator can see details in the logs."
     case "OpenCodeRequestFailed":
+      return error.status === 401
+        ? "OpenCode refused the bridge's credentials; the operator can see details in the logs."
+        : "OpenCode could not handle this request; the operator can see details in the logs."
     case "TurnTimedOut":
-    case "TurnFailed":
       return error.message
+    case "TurnFailed":
+      return `The agent stopped with an error (${error.name.replace(/[^\w.-]/g, "").slice(0, 60)}); the operator can see details in the logs.`
     case "SessionNotFound":
       return "The OpenCode session of this chat no longer exists; send your message again to start a new one."
   }
@@ -45,7 +53,7 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       const requestAt = yield* Clock.currentTimeMillis
       // With a durable inbox the prompt carries a messageID recorded first, so a restart can find its reply.
       const messageId = journal === undefined ? undefined : yield* journal.prompting(sessionId)
-      const result = yield* opencode.prompt(sessionId, textPrompt(text), { messageId }).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
+      const result = yield* opencode.prompt(sessionId, textPrompt(text), messageId === undefined ? {} : { messageID: messageId }).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
       return { result, beforeRequest: requestAt - startedAt, answeredAt }

@@ -42,6 +42,9 @@ beforeAll(async () => {
           DINGTALK_API_URL: mcpSide.url,
           OPENCODE_SERVER_URL: opencodeUrl,
           OPENCODE_SERVER_PASSWORD: PASSWORD,
+          // The emulator's default sender.
+          DINGTALK_ACCESS: "allowlist",
+          DINGTALK_ALLOWED_USERS: "staff-1",
         },
         enabled: true,
         timeout: 30_000,

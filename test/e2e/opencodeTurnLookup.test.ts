@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { BridgeConfig } from "../../src/core/BridgeConfig.js"
 import { ascendingMessageId } from "../../src/opencode/MessageId.js"
 import { OpenCodeClient, textPrompt } from "../../src/opencode/OpenCodeClient.js"
+import { turnOf } from "../../src/opencode/TurnLookup.js"
 import { type FakeModel, startFakeModel } from "../../src/testing/FakeModel.js"
 import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
 
@@ -34,11 +35,11 @@ describe("turn lookup by messageID (real OpenCode)", () => {
     const found = await run(Effect.gen(function*() {
       const client = yield* OpenCodeClient
       const session = yield* client.createSession("DingTalk: lookup [cid-lookup]")
-      const before = yield* client.turnOf(session.id, ascendingMessageId(Date.now()))
+      const before = yield* turnOf(session.id, ascendingMessageId(Date.now()))
       const first = yield* client.prompt(session.id, textPrompt("one"))
       const messageId = ascendingMessageId(Date.now())
-      const second = yield* client.prompt(session.id, textPrompt("two"), { messageId })
-      const after = yield* client.turnOf(session.id, messageId)
+      const second = yield* client.prompt(session.id, textPrompt("two"), { messageID: messageId })
+      const after = yield* turnOf(session.id, messageId)
       return { before, first, second, after }
     }))
     expect(found.before).toEqual({ _tag: "Absent" })
@@ -56,11 +57,11 @@ describe("turn lookup by messageID (real OpenCode)", () => {
       const client = yield* OpenCodeClient
       const session = yield* client.createSession("DingTalk: running [cid-running]")
       const messageId = ascendingMessageId(Date.now())
-      const fiber = yield* Effect.forkChild(client.prompt(session.id, textPrompt("SLOW 3000 wait"), { messageId }))
+      const fiber = yield* Effect.forkChild(client.prompt(session.id, textPrompt("SLOW 3000 wait"), { messageID: messageId }))
       yield* Effect.sleep("1500 millis")
-      const during = yield* client.turnOf(session.id, messageId)
+      const during = yield* turnOf(session.id, messageId)
       yield* Fiber.join(fiber)
-      const after = yield* client.turnOf(session.id, messageId)
+      const after = yield* turnOf(session.id, messageId)
       return { during, after }
     }))
     expect(found.during).toEqual({ _tag: "Running" })
