@@ -27,6 +27,11 @@ export interface SendRequest {
   readonly format?: ReplyFormat | undefined
   /** Notification title; default: the first line of the text. */
   readonly title?: string | undefined
+  /**
+   * Runs just before each part's request leaves (after the rate limiter), with the part's number: where a
+   * durable inbox records that the answer went out, so a crash cannot make it send the answer again.
+   */
+  readonly onPartSending?: ((part: number) => Effect.Effect<void>) | undefined
 }
 
 /** How a reply went out. */
@@ -221,7 +226,8 @@ export class Delivery extends Context.Service<Delivery, {
               const post = route === "webhook"
                 ? postWebhook(conversation, webhookBody(format, title, text), fail)
                 : openApiTarget(conversation, fail).pipe(Effect.flatMap((target) => postOpenApi(openApiBody(robotCode, target, format, title, text), target, fail)))
-              const outcome = yield* rateLimited(conversation.id, post).pipe(
+              const recorded = request.onPartSending === undefined ? post : Effect.andThen(request.onPartSending(sent), post)
+              const outcome = yield* rateLimited(conversation.id, recorded).pipe(
                 Effect.retry({ schedule: throttleRetry, while: (error) => error instanceof Throttled }),
                 Effect.catchIf((error): error is Throttled => error instanceof Throttled, (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
                 Effect.as("sent" as const),

@@ -4,7 +4,7 @@
  * requires the `msg` prefix, but it orders a session's messages by ID: an ID from its own clock keeps
  * the history in order.
  */
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -22,3 +22,14 @@ export const ascendingMessageId = (nowMillis: number): string => {
   const random = [...randomBytes(14)].map((byte) => BASE62[byte % 62]).join("")
   return `msg_${time.toString(16).padStart(12, "0")}${random}`
 }
+
+/**
+ * The random part of an ID, derived from `seed` instead (e.g. `robotCode:msgId#attempt`): any runner that
+ * re-runs a message computes the same tail, so it finds the turn in the history without shared state.
+ * The time part stays the sending time: OpenCode orders a session's messages by ID.
+ */
+export const derivedTail = (seed: string): string =>
+  [...createHash("sha256").update(seed).digest().subarray(0, 14)].map((byte) => BASE62[byte % 62]).join("")
+
+/** An ascending ID for `nowMillis` that ends in `tail`. */
+export const messageIdWithTail = (nowMillis: number, tail: string): string => `${ascendingMessageId(nowMillis).slice(0, 16)}${tail}`

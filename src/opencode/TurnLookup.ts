@@ -15,11 +15,17 @@ export type TurnLookup =
   | { readonly _tag: "Finished"; readonly result: TurnResult }
   | { readonly _tag: "Failed"; readonly name: string; readonly detail: string }
 
-/** Looks the prompt `messageId` up in the session's history (and its status when unanswered). */
-export const turnOf = Effect.fn("TurnLookup.turnOf")(function*(sessionId: string, messageId: string) {
+/**
+ * Looks the prompt up in the session's history (and the session's status when it is unanswered): by its
+ * exact ID, or by a test on IDs (e.g. the tail a cluster runner derives from the DingTalk message).
+ */
+export const turnOf = Effect.fn("TurnLookup.turnOf")(function*(sessionId: string, message: string | ((id: string) => boolean)) {
   const opencode = yield* OpenCodeClient
   const history = yield* opencode.messages(sessionId)
-  if (!history.some((entry) => entry.info.id === messageId)) return { _tag: "Absent" } as TurnLookup
+  const matches = typeof message === "string" ? (id: string) => id === message : message
+  const asked = history.filter((entry) => entry.info.role === "user" && matches(entry.info.id)).at(-1)
+  if (asked === undefined) return { _tag: "Absent" } as TurnLookup
+  const messageId = asked.info.id
   const last = history.filter((entry) => entry.info.role === "assistant" && entry.info.parentID === messageId).at(-1)
   const error = last?.info.error
   if (error !== undefined) {

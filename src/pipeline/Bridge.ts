@@ -19,6 +19,7 @@ import { makeAccessReplies } from "./AccessReplies.js"
 import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
 import { Inbox } from "./Inbox.js"
+import { ClusterTurns } from "./ClusterTurns.js"
 import { resumeTurn } from "./Resume.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 
@@ -44,6 +45,7 @@ export class Bridge extends Context.Service<Bridge, {
       const access = yield* AccessPolicy
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig>()
       const inbox = yield* Effect.serviceOption(Inbox)
+      const clusterTurns = yield* Effect.serviceOption(ClusterTurns)
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
 
@@ -147,6 +149,8 @@ export class Bridge extends Context.Service<Bridge, {
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
             case "Turn": {
+              // Cluster mode: the conversation's entity (on whichever runner owns it) runs the turn.
+              if (Option.isSome(clusterTurns)) return yield* clusterTurns.value.submit(message, decided.text, queuedAt)
               const journal = Option.isSome(inbox) ? yield* inbox.value.record(message, decided.text, queuedAt) : undefined
               const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt, journal).pipe(Effect.provideContext(services)))
               if (accepted === "busy") {

@@ -22,6 +22,8 @@ export interface InboxEntry {
   readonly queuedAt: number
   /** Set just before the prompt goes to OpenCode: where to look for its reply after a crash. */
   readonly turn?: { readonly sessionId: string; readonly messageId: string } | undefined
+  /** Set just before the answer's first part leaves: the answer is never sent again. */
+  readonly sending?: boolean | undefined
 }
 
 /** What a turn tells the inbox as it goes. */
@@ -33,6 +35,8 @@ export interface TurnJournal {
    * a shutdown that interrupts the turn does not stop a reply already on its way from being recorded.
    */
   readonly deliver: <A, E>(send: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /** Records that part `part` of the answer is leaving (see `SendRequest.onPartSending`); absent when not kept. */
+  readonly sending?: ((part: number) => Effect.Effect<void>) | undefined
   /** The entry is done (no answer to send, e.g. the backlog was full and a notice went out). */
   readonly delivered: Effect.Effect<void>
 }
@@ -58,6 +62,7 @@ const EntrySchema = Schema.Struct({
   text: Schema.String,
   queuedAt: Schema.Number,
   turn: Schema.optionalKey(Schema.Struct({ sessionId: Schema.String, messageId: Schema.String })),
+  sending: Schema.optionalKey(Schema.Boolean),
 })
 const decodeEntry = Schema.decodeUnknownOption(Schema.fromJsonString(EntrySchema))
 
@@ -124,20 +129,26 @@ const makeInbox = (directory: string) =>
     const remove = (key: string) => fs.remove(fileOf(key), { force: true }).pipe(Effect.catch(warn("clear", key)))
 
     let lastSeq = pending.at(-1)?.seq ?? 0
-    const journalOf = (entry: InboxEntry, written: Effect.Effect<void>): TurnJournal => ({
-      prompting: (sessionId) =>
-        Effect.gen(function*() {
-          yield* written
-          const messageId = ascendingMessageId(yield* Clock.currentTimeMillis)
-          yield* update({ ...entry, turn: { sessionId, messageId } })
-          return messageId
-        }),
-      deliver: (send) =>
-        Effect.forkIn(written.pipe(Effect.andThen(send), Effect.onExit((exit) => Exit.hasInterrupts(exit) ? Effect.void : remove(entry.key))), scope).pipe(
-          Effect.flatMap(Fiber.join)
-        ),
-      delivered: written.pipe(Effect.andThen(remove(entry.key))),
-    })
+    const journalOf = (entry: InboxEntry, written: Effect.Effect<void>): TurnJournal => {
+      let current = entry
+      return {
+        prompting: (sessionId) =>
+          Effect.gen(function*() {
+            yield* written
+            const messageId = ascendingMessageId(yield* Clock.currentTimeMillis)
+            current = { ...current, turn: { sessionId, messageId } }
+            yield* update(current)
+            return messageId
+          }),
+        sending: (part) =>
+          part > 0 ? Effect.void : written.pipe(Effect.andThen(Effect.suspend(() => update(current = { ...current, sending: true })))),
+        deliver: (send) =>
+          Effect.forkIn(written.pipe(Effect.andThen(send), Effect.onExit((exit) => Exit.hasInterrupts(exit) ? Effect.void : remove(entry.key))), scope).pipe(
+            Effect.flatMap(Fiber.join)
+          ),
+        delivered: written.pipe(Effect.andThen(remove(entry.key))),
+      }
+    }
 
     // The write runs beside the message path (it must not slow the stream down); the turn's hooks wait for it.
     const record = (message: InboundMessage, text: string, queuedAt: number) =>

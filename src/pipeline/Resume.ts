@@ -14,19 +14,27 @@ import type { InboxEntry, TurnJournal } from "./Inbox.js"
 /** How often a turn still running in OpenCode is looked at again. */
 const POLL = Duration.seconds(1)
 
-/** The job that resumes `entry`; `rerun` runs the prompt again as a fresh turn. */
-export const resumeTurn = <R>(entry: InboxEntry, journal: TurnJournal, rerun: Effect.Effect<void, never, R>) =>
+/**
+ * The job that resumes `entry`; `rerun` runs the prompt again as a fresh turn. `match` finds the prompt
+ * in the history when its exact ID is not known (cluster runners derive only its tail).
+ */
+export const resumeTurn = <R>(entry: InboxEntry, journal: TurnJournal, rerun: Effect.Effect<void, never, R>, match?: (id: string) => boolean) =>
   Effect.gen(function*() {
     const settings = yield* BridgeConfig
     const opencode = yield* OpenCodeClient
     const delivery = yield* Delivery
     const conversationId = entry.message.conversationId
+    if (entry.sending === true) {
+      // Its answer had started to leave: sending it again could answer twice.
+      yield* Effect.logWarning("The answer to this message was being sent when the bridge stopped; not sending it again")
+      return yield* journal.delivered
+    }
     if (entry.turn === undefined) {
       yield* Effect.logInfo("Resuming a message that had not reached OpenCode: running it")
       return yield* rerun
     }
     const { sessionId, messageId } = entry.turn
-    const lookup = yield* turnOf(sessionId, messageId).pipe(
+    const lookup = yield* turnOf(sessionId, match ?? messageId).pipe(
       Effect.repeat({ schedule: Schedule.spaced(POLL), until: (found) => found._tag !== "Running" }),
       Effect.timeoutOption(Duration.millis(settings.opencode.turnTimeoutMs)),
       Effect.result
@@ -53,7 +61,7 @@ export const resumeTurn = <R>(entry: InboxEntry, journal: TurnJournal, rerun: Ef
         const reply = found._tag === "Failed"
           ? { text: `⚠️ OpenCode reported ${found.name}: ${found.detail}`, format: "text" as const }
           : replyFor(found.result)
-        return yield* journal.deliver(delivery.send({ conversationId, ...reply })).pipe(
+        return yield* journal.deliver(delivery.send({ conversationId, ...reply, onPartSending: journal.sending })).pipe(
           Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message }))),
           Effect.asVoid
         )

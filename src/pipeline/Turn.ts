@@ -43,7 +43,8 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     const metrics = yield* BridgeMetrics
     const conversationId = message.conversationId
     // With a durable inbox, a reply and the record that it went out are one step.
-    const send = (request: Parameters<typeof delivery.send>[0]) => journal === undefined ? delivery.send(request) : journal.deliver(delivery.send(request))
+    const send = (request: Parameters<typeof delivery.send>[0]) =>
+      journal === undefined ? delivery.send(request) : journal.deliver(delivery.send({ ...request, onPartSending: journal.sending }))
     const startedAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("queueWait", startedAt - queuedAt)
 
