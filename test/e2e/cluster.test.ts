@@ -4,6 +4,7 @@
  * Needs PostgreSQL: `.ci/run` starts one (BRIDGE_TEST_DATABASE_URL); otherwise this file starts its own
  * from the PostgreSQL 15 packages, and is skipped (saying why) where there are none.
  */
+import { execFileSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
@@ -57,7 +58,7 @@ const setup = async () => {
     await server.initialize()
     return server
   }
-  return { emulator, opencode, start }
+  return { emulator, opencode, start, url }
 }
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -76,7 +77,7 @@ const busiestWindow = (times: ReadonlyArray<number>, windowMs: number) => {
 
 describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
   it("two runners, 60 messages over 8 conversations with duplicates, one runner SIGKILLed mid-stream: each answered once, in order", async () => {
-    const { emulator, opencode, start } = await setup()
+    const { emulator, opencode, start, url } = await setup()
     const a = await start()
     const b = await start()
     await emulator.waitForConnections(2, 15_000)
@@ -116,7 +117,18 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     await b.exited
     for (let i = 30; i < 60; i++) await push(i)
 
-    await emulator.waitForReplies(60 + warmUp.size, { timeoutMs: 90_000 })
+    await emulator.waitForReplies(60 + warmUp.size, { timeoutMs: 60_000 }).catch((error) => {
+      const got = new Set(emulator.replies.map((r) => r.text))
+      console.error("cluster test diagnostics: missing", sent.filter((m) => !got.has(`ECHO: ${m.text}`)).map((m) => m.text), "prompts", opencode.prompts.length, "rateLimited", emulator.rateLimited, "attempts", emulator.webhookAttempts)
+      console.error("runner A log", a.stderr().split("\n").filter((l) => /WARN|ERROR|resum|asked|went out/i.test(l)).slice(-40).join("\n"))
+      const db = new URL(url)
+      for (const q of ["select processed, count(*) from cluster_messages group by processed", "select payload::text from cluster_messages where not processed limit 5"]) {
+        try {
+          console.error(q, execFileSync("psql", ["-h", db.hostname, "-p", db.port, "-U", "postgres", "-d", db.pathname.slice(1), "-qAtc", q]).toString().slice(0, 1500))
+        } catch (e) { console.error("query failed", String(e)) }
+      }
+      throw error
+    })
 
     await settle(3_000)
     const replies = emulator.replies.map((reply) => reply.text).filter((text) => !warmUp.has(text))
