@@ -23,7 +23,6 @@ export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redac
     storage: "sql",
     shardingConfig: {
       runnerAddress: Option.some(RunnerAddress.make(runnerHost, runnerPort)),
-      runnerListenAddress: Option.some(RunnerAddress.make("0.0.0.0", runnerPort)),
       shardLockExpiration: Duration.millis(shardLockExpirationMs),
       shardLockRefreshInterval: Duration.millis(Math.max(500, Math.floor(shardLockExpirationMs / 3.5))),
     },
