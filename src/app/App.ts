@@ -21,10 +21,9 @@ import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./Sand
 
 // The package directory's .env and --env-file fill in what the real environment does not set; never the
 // working directory's (when OpenCode launches us, that is someone's project).
-const envLoad = loadEnvFiles({ argv: process.argv, env: process.env, packageDir: packageDirOf(path.dirname(fileURLToPath(import.meta.url))) })
-if (Result.isSuccess(envLoad)) for (const warning of envLoad.success.warnings) process.stderr.write(`${warning}\n`)
-
 const cli = parseCli(process.argv.slice(2))
+const envLoad = loadEnvFiles({ envFile: cli.envFile, env: process.env, packageDir: packageDirOf(path.dirname(fileURLToPath(import.meta.url))) })
+if (Result.isSuccess(envLoad)) for (const warning of envLoad.success.warnings) process.stderr.write(`${warning}\n`)
 
 const LoggingLayer = Layer.unwrap(BridgeConfig.use((settings) => Effect.succeed(Logging.layer(settings.logging))))
 
@@ -43,7 +42,9 @@ const serve = (sandbox: boolean) => Effect.gen(function*() {
     ConfigError: (error) => fail(configErrorReport(error), 2),
     CredentialsRejected: (error) => fail(error.message, 2),
     ReconnectExhausted: (error) => fail(error.message, 1),
-    StateDirUnusable: (error) => fail(error.message, 1),
+    // Both core/StateDir's and Conversations' StateDirUnusable: a start-up configuration problem.
+    StateDirUnusable: (error) => fail(error.message, 2),
+    ControlSocketFailed: (error) => fail(error.message, 2),
     // Cluster mode: the database or the runner port (the URL is never printed: it may hold a password).
     SqlError: (error) => fail(`Cluster mode: the database in BRIDGE_DATABASE_URL cannot be used (${error.message})`, 1),
     SocketServerError: (error) => fail(`Cluster mode: cannot listen on BRIDGE_RUNNER_PORT (${error.message})`, 1),
@@ -75,7 +76,8 @@ const program = (() => {
 
 // A shutdown asked for by SIGINT/SIGTERM that completed cleanly is a success, not an error (130).
 // A bad .env stops the start before anything reads the configuration.
-NodeRuntime.runMain(Result.isFailure(envLoad) ? fail(envLoad.failure.message, 2) : program, {
+const informational = cli.command._tag === "Help" || cli.command._tag === "Version"
+NodeRuntime.runMain(Result.isFailure(envLoad) && !informational ? fail(envLoad.failure.message, 2) : program, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0)),
 })

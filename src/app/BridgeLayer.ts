@@ -12,6 +12,8 @@ import { DingTalkHttp } from "../dingtalk/DingTalkHttp.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { SendLimiter } from "../dingtalk/SendLimiter.js"
+import { Cards } from "../dingtalk/Cards.js"
+import { CardLimiter } from "../dingtalk/CardLimiter.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { statePathFor } from "../core/StateDir.js"
@@ -20,15 +22,18 @@ import { Sessions } from "../opencode/Sessions.js"
 import { Inbox } from "../pipeline/Inbox.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
 import { ClusterBridgeLayer } from "./ClusterLayer.js"
+import { ProjectFolders } from "../opencode/ProjectFolders.js"
+import { MediaDownload } from "../dingtalk/MediaDownload.js"
+import { MediaUpload } from "../dingtalk/MediaUpload.js"
 
-/** Metrics, conversations, access policy, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
+/** Metrics, conversations, access policy, HTTP pool, token, delivery, cards, OpenCode client, sessions and the DingTalk connection. */
 export const makeServicesLayer = <E, R = never, RL = BridgeConfig>(
   conversations: Layer.Layer<Conversations, E, R>,
   access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer,
   limiter: Layer.Layer<SendLimiter, never, RL> = SendLimiter.layer as Layer.Layer<SendLimiter, never, any>
 ) =>
-  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
+  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer, Cards.layer, ProjectFolders.layer, MediaDownload.layer, MediaUpload.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer, CardLimiter.layer)),
     Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, access, limiter)),
     Layer.provideMerge(BridgeMetrics.layer)
   )

@@ -23,6 +23,7 @@ export const chatPageHtml = `<!doctype html>
   #messages { flex: 1; overflow: auto; padding: 16px; display: flex; flex-direction: column; gap: 10px; }
   .msg { max-width: 75%; padding: 8px 12px; border-radius: 8px; background: #fff; border: 1px solid var(--line); font-size: 14px; line-height: 1.5; }
   .msg.user { align-self: flex-end; background: #d6e8ff; border-color: #b8d5ff; }
+  .msg.card { border-left: 3px solid var(--blue); }
   .msg .meta { font-size: 11px; color: #8f959e; margin-bottom: 4px; }
   .msg pre { background: #f2f3f5; padding: 8px; border-radius: 6px; overflow: auto; }
   .msg code { font-family: ui-monospace, monospace; font-size: 12px; }
@@ -37,6 +38,8 @@ export const chatPageHtml = `<!doctype html>
   .warn { background: #fff7e6; border: 1px solid #ffd591; padding: 8px; border-radius: 6px; }
   .ok { color: #389e0d; }
   label { font-size: 12px; color: #8f959e; }
+  label.attach { font-size: 18px; cursor: pointer; align-self: center; }
+  .msg img { max-width: 100%; border-radius: 6px; display: block; margin-top: 4px; }
 </style>
 </head>
 <body>
@@ -51,6 +54,7 @@ export const chatPageHtml = `<!doctype html>
   <form id="composer">
     <input name="sender" value="Sandbox user" aria-label="Your name" style="width:130px">
     <input name="text" placeholder="Message the robot (try /help)" autocomplete="off" aria-label="Message">
+    <label class="attach" title="Attach a file or picture (the text goes with it)">📎<input id="attach" type="file" hidden></label>
     <button type="submit">Send</button>
   </form>
 </main>
@@ -112,9 +116,9 @@ async function refresh() {
   const key = JSON.stringify(data.messages)
   if (key !== state.shown) {
     state.shown = key
-    $("messages").innerHTML = data.messages.map((m) => '<div class="msg ' + (m.from === "user" ? "user" : "robot") + '" data-from="' + m.from + '">' +
-      '<div class="meta">' + escapeHtml(m.from === "user" ? m.sender : "Robot") + " · " + new Date(m.at).toLocaleTimeString() + (m.route && m.route !== "webhook" ? " · via " + m.route : "") + "</div>" +
-      (m.from === "user" ? escapeHtml(m.text) : markdown(m.text)) + "</div>").join("")
+    $("messages").innerHTML = data.messages.map((m) => '<div class="msg ' + (m.from === "user" ? "user" : m.from === "card" ? "robot card" : "robot") + '" data-from="' + m.from + '">' +
+      '<div class="meta">' + escapeHtml(m.from === "user" ? m.sender : "Robot") + " · " + new Date(m.at).toLocaleTimeString() + (m.route && m.route !== "webhook" ? " · via " + m.route : "") + (m.card ? " · AI card, " + m.card + ", " + m.updates + " calls" : "") + "</div>" +
+      (m.from === "user" ? escapeHtml(m.text) : markdown(m.text)) + fileHtml(m.file) + "</div>").join("")
     $("messages").scrollTop = $("messages").scrollHeight
   }
   const s = data.stats
@@ -126,6 +130,26 @@ async function refresh() {
     ? '<p class="ok">OpenCode reachable at ' + escapeHtml(data.opencode.url) + "</p>"
     : '<div class="warn"><strong>OpenCode is not reachable</strong> at ' + escapeHtml(data.opencode.url) +
       '. Start it in your project with <code>opencode serve --port 4096</code> (or set OPENCODE_SERVER_URL), then send your message again.</div>'
+}
+function fileHtml(file) {
+  if (!file) return ""
+  const href = escapeHtml(file.href)
+  return file.image ? '<a href="' + href + '" target="_blank"><img src="' + href + '" alt="picture from the robot"></a>' : '<div><a href="' + href + '" download>Download</a></div>'
+}
+$("attach").onchange = async (event) => {
+  const input = event.target
+  const file = input.files && input.files[0]
+  input.value = ""
+  if (!file || !state.active) return
+  const form = $("composer")
+  const bytes = new Uint8Array(await file.arrayBuffer())
+  let binary = ""
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000))
+  const text = form.text.value.trim()
+  form.text.value = ""
+  const answer = await api("/api/attach", { conversationId: state.active, sender: form.sender.value || "Sandbox user", fileName: file.name, mime: file.type, base64: btoa(binary), text })
+  if (answer.error) alert(answer.error)
+  refresh()
 }
 async function newChat(type) {
   const chat = await api("/api/chats", { type })

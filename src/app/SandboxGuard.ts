@@ -3,11 +3,15 @@
  * 127.0.0.1, so a request must name this page's Host, come from its Origin (when a browser says), carry
  * the per-run token the page was served with (`/api/*`), and send a small JSON body.
  */
-import { createHash, timingSafeEqual } from "node:crypto"
 import type http from "node:http"
+import { isLoopbackHost } from "../core/BridgeConfig.js"
+import { constantTimeEquals } from "../core/ConstantTimeEquals.js"
 
 /** Caps of the sandbox page. */
-export const SANDBOX_LIMITS = { maxBodyBytes: 64 * 1024, maxChats: 50 } as const
+export const SANDBOX_LIMITS = { maxBodyBytes: 64 * 1024, maxChats: 50, maxMessages: 1_000 } as const
+
+/** Attachments the page uploads (JSON with base64): a screenshot or a log, not a video archive. */
+export const SANDBOX_MAX_ATTACHMENT_BODY_BYTES = 8 * 1024 * 1024
 
 /** The header the page sends its token in. */
 export const TOKEN_HEADER = "x-sandbox-token"
@@ -18,20 +22,15 @@ export interface Refusal {
   readonly message: string
 }
 
-const LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]"]
-
 /** A URL is http on a loopback name with our port. */
 const isOurOrigin = (url: string, port: number): boolean => {
   try {
     const parsed = new URL(url)
-    return parsed.protocol === "http:" && LOOPBACK_NAMES.includes(parsed.hostname) && Number(parsed.port || 80) === port
+    return parsed.protocol === "http:" && isLoopbackHost(parsed.hostname) && Number(parsed.port || 80) === port
   } catch {
     return false
   }
 }
-
-const sameSecret = (given: string, expected: string) =>
-  timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())
 
 /** The refusal for a request that must not reach the page's handlers, or undefined when it may. */
 export const checkSandboxRequest = (
@@ -49,7 +48,7 @@ export const checkSandboxRequest = (
   }
   if (!pathname.startsWith("/api/")) return undefined
   const token = request.headers[TOKEN_HEADER]
-  if (typeof token !== "string" || !sameSecret(token, expected.token)) {
+  if (typeof token !== "string" || !constantTimeEquals(token, expected.token)) {
     return { status: 403, message: "Forbidden: reload the sandbox page (its token is missing or from another run)." }
   }
   if (request.method === "POST" && !/^application\/json\s*(;|$)/i.test(request.headers["content-type"] ?? "")) {
@@ -59,12 +58,12 @@ export const checkSandboxRequest = (
 }
 
 /** A JSON object body, or why not: over the cap (413), not JSON (400). Stops reading at the cap. */
-export const readJsonBody = (request: http.IncomingMessage): Promise<
+export const readJsonBody = (request: http.IncomingMessage, maxBytes: number = SANDBOX_LIMITS.maxBodyBytes): Promise<
   { readonly _tag: "Body"; readonly value: Record<string, unknown> } | ({ readonly _tag: "Refused" } & Refusal)
 > =>
   new Promise((resolve) => {
-    const tooLarge = { _tag: "Refused", status: 413, message: `Payload too large: at most ${SANDBOX_LIMITS.maxBodyBytes} bytes.` } as const
-    if (Number(request.headers["content-length"] ?? 0) > SANDBOX_LIMITS.maxBodyBytes) {
+    const tooLarge = { _tag: "Refused", status: 413, message: `Payload too large: at most ${maxBytes} bytes.` } as const
+    if (Number(request.headers["content-length"] ?? 0) > maxBytes) {
       request.resume()
       return resolve(tooLarge)
     }
@@ -72,7 +71,7 @@ export const readJsonBody = (request: http.IncomingMessage): Promise<
     let size = 0
     request.on("data", (chunk: Buffer) => {
       size += chunk.length
-      if (size > SANDBOX_LIMITS.maxBodyBytes) {
+      if (size > maxBytes) {
         request.removeAllListeners("data")
         request.resume()
         resolve(tooLarge)
@@ -82,7 +81,7 @@ export const readJsonBody = (request: http.IncomingMessage): Promise<
     })
     request.on("error", () => resolve({ _tag: "Refused", status: 400, message: "The request body could not be read." }))
     request.on("end", () => {
-      if (size > SANDBOX_LIMITS.maxBodyBytes) return
+      if (size > maxBytes) return
       try {
         const value: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"))
         if (typeof value === "object" && value !== null && !Array.isArray(value)) return resolve({ _tag: "Body", value: value as Record<string, unknown> })

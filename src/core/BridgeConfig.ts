@@ -3,6 +3,7 @@
  * Each value has a documented env name, a default and validation; secrets are `Redacted`.
  */
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { createHash } from "node:crypto"
 import { defaultStateDir } from "./StateDir.js"
 
 const invalid = (message: string) => Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
@@ -111,6 +112,25 @@ const delivery = Config.all({
   shutdownGraceMs: PositiveInt("DINGTALK_SHUTDOWN_GRACE_MS", 10_000),
 })
 
+/** Live answers in DingTalk AI cards. */
+const cards = Config.all({
+  /** `on` (default): a turn's answer streams into an AI card; `off`: one markdown reply at the end. */
+  enabled: Config.Literals(["on", "off"], "DINGTALK_CARDS").pipe(Config.withDefault("on" as const), Config.map((v) => v === "on")),
+  templateId: Config.String("DINGTALK_CARD_TEMPLATE_ID").pipe(Config.withDefault("02fcf2f4-5e02-4a85-b672-46d1f715543e.schema")),
+  /** The template's streaming variable. */
+  contentKey: Config.String("DINGTALK_CARD_CONTENT_KEY").pipe(Config.withDefault("msgContent")),
+  /** At most one card update per card this often; never below 200 ms. */
+  updateMs: PositiveInt("DINGTALK_CARD_UPDATE_MS", 1_000).pipe(Config.map((ms) => Math.max(200, ms))),
+  /** After a card failure (no permission, QPS limit, 5xx) cards stay off this long; answers go as markdown. */
+  pauseMs: PositiveInt("DINGTALK_CARD_PAUSE_MS", 30 * 60_000),
+  /** A card holds this much answer text (UTF-8 bytes); the rest continues as markdown messages. */
+  maxBytes: PositiveInt("DINGTALK_CARD_MAX_BYTES", 16_000),
+  /** Card API calls per second, per API, shared by all conversations. */
+  qps: PositiveInt("DINGTALK_CARD_QPS", 20),
+  /** Without cards, a turn running this long gets one progress message (at most one per chat per 5 minutes). */
+  progressAfterMs: PositiveInt("BRIDGE_PROGRESS_AFTER_MS", 60_000),
+})
+
 /** This process among others of the same robot. */
 const instance = Config.all({
   /** One process per client ID owns the DingTalk connection; the others forward their MCP tool calls to it. */
@@ -151,6 +171,18 @@ const sandbox = Config.all({
   port: Config.Port("SANDBOX_PORT").pipe(Config.withDefault(8780)),
 })
 
+/** Pictures, files and voice in both directions. */
+const media = Config.all({
+  /** Attachments larger than this are refused (nothing is written). */
+  maxAttachmentBytes: PositiveInt("BRIDGE_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024),
+  /** Where received files are saved, one folder per conversation; relative paths are inside OpenCode's working directory. */
+  attachmentsDir: Config.String("BRIDGE_ATTACHMENTS_DIR").pipe(Config.withDefault(".dingtalk/attachments")),
+  /** Folders `dingtalk_send_file` may read from; empty: the attachments folder and OpenCode's working directory. */
+  sendFileDirs: CommaList("BRIDGE_SEND_FILE_DIRS"),
+  /** The legacy API host that takes media uploads (`/media/upload`). */
+  oapiUrl: BaseUrl("DINGTALK_OAPI_URL", "https://oapi.dingtalk.com"),
+})
+
 /** Logging. */
 const logging = Config.all({
   level: LogLevelConfig,
@@ -158,7 +190,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, instance, cluster, mcpHttp, sandbox, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, cluster, mcpHttp, sandbox, logging, media })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
@@ -170,6 +202,19 @@ export const robotCodeOf = (settings: BridgeSettings): string => Option.getOrEls
 export const openCodeAuthHeader = (settings: BridgeSettings): Option.Option<string> =>
   Option.map(settings.opencode.password, (password) =>
     `Basic ${Buffer.from(`${settings.opencode.username}:${Redacted.value(password)}`).toString("base64")}`)
+
+/** A hash of who may drive the agent (mode, sorted allowlists, admins): every instance of one robot must agree on it. */
+export const accessPolicyFingerprint = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  const sorted = (list: ReadonlyArray<string>) => [...new Set(list)].sort()
+  return createHash("sha256").update(JSON.stringify([mode, sorted(allowedUsers), sorted(allowedConversations), sorted(admins)])).digest("hex").slice(0, 16)
+}
+
+/** The access policy in a few words for logs (counts, not IDs). */
+export const describeAccessPolicy = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  return `DINGTALK_ACCESS=${mode}, ${allowedUsers.length} allowed user(s), ${allowedConversations.length} allowed conversation(s), ${admins.length} admin(s)`
+}
 
 /** The bridge configuration as a service, so tests and embedders can provide their own. */
 export class BridgeConfig extends Context.Service<BridgeConfig, BridgeSettings>()("dingtalk-mcp-server/BridgeConfig") {
@@ -192,11 +237,14 @@ export const CONFIG_VARIABLES: ReadonlyArray<string> = [
   "DINGTALK_ACCESS", "DINGTALK_ALLOWED_USERS", "DINGTALK_ALLOWED_CONVERSATIONS", "DINGTALK_ADMINS",
   "OPENCODE_SERVER_URL", "OPENCODE_SERVER_USERNAME", "OPENCODE_SERVER_PASSWORD", "OPENCODE_TURN_TIMEOUT_MS", "OPENCODE_EVENT_SILENCE_MS",
   "BRIDGE_CONCURRENCY", "BRIDGE_BACKLOG", "BRIDGE_DEDUP_CAPACITY", "BRIDGE_DEDUP_TTL_MS", "BRIDGE_SESSION_CACHE_CAPACITY",
-  "BRIDGE_SESSION_CACHE_TTL_MS",
+  "BRIDGE_SESSION_CACHE_TTL_MS", "BRIDGE_MAX_ATTACHMENT_BYTES", "BRIDGE_ATTACHMENTS_DIR", "BRIDGE_SEND_FILE_DIRS", "DINGTALK_OAPI_URL",
   "DINGTALK_MAX_MESSAGE_BYTES", "DINGTALK_RATE_LIMIT", "DINGTALK_RATE_WINDOW_MS", "DINGTALK_RATE_LIMIT_KEY",
   "DINGTALK_THROTTLE_RETRY_MS", "DINGTALK_HTTP_MAX_SOCKETS", "DINGTALK_HTTP_KEEP_ALIVE", "DINGTALK_HTTP_TIMEOUT_MS",
   "DINGTALK_HTTP_RETRIES", "DINGTALK_SHUTDOWN_GRACE_MS",
   "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR",
   "MCP_HTTP_PORT", "MCP_HTTP_HOST", "MCP_HTTP_TOKEN",
   "SANDBOX_PORT", "LOG_LEVEL", "LOG_FORMAT",
+  "OPENCODE_EVENT_SILENCE_MS",
+  "DINGTALK_CARDS", "DINGTALK_CARD_TEMPLATE_ID", "DINGTALK_CARD_CONTENT_KEY", "DINGTALK_CARD_UPDATE_MS", "DINGTALK_CARD_PAUSE_MS",
+  "DINGTALK_CARD_MAX_BYTES", "DINGTALK_CARD_QPS", "BRIDGE_PROGRESS_AFTER_MS",
 ]

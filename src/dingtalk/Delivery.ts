@@ -5,7 +5,7 @@
  * expired — the robot OpenAPI.
  * Parts of one reply go out in order; a throttled part is retried, never lost or duplicated.
  */
-import { Clock, Context, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Result, Schedule, Schema, Semaphore } from "effect"
+import { Clock, Context, Data, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Result, Schedule, Schema, Semaphore } from "effect"
 import { renderPart, splitMessage } from "./Chunk.js"
 import {
   bodyBytes, ErrCode, openApiBody, openApiPath, type OpenApiTarget, type ReplyFormat, type ReplyRoute, titleFrom, webhookBody,
@@ -15,6 +15,7 @@ import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { type Conversation, Conversations } from "./Conversations.js"
 import { DingTalkHttp } from "./DingTalkHttp.js"
+import { mediaOpenApiBody, type MediaSendRequest, mediaWebhookBody } from "./MediaBodies.js"
 import { checkWebhook, describeUrl } from "./OutboundPolicy.js"
 import type { InboundMessage } from "./RobotMessage.js"
 import { SendLimiter } from "./SendLimiter.js"
@@ -72,19 +73,20 @@ const WEBHOOK_EXPIRY_MARGIN_MS = 10_000
 /** The longest a throttled part keeps waiting for DingTalk to let it through. */
 const THROTTLE_PATIENCE = Duration.minutes(15)
 
-class Throttled {
-  readonly _tag = "Throttled"
-  constructor(readonly detail: string) {}
-}
-class WebhookExpired {
-  readonly _tag = "WebhookExpired"
-}
+/** DingTalk asked us to slow down (errcode 130101, HTTP 403/429): retried on the throttle schedule. */
+class Throttled extends Data.TaggedError("Throttled")<{ readonly detail: string }> {}
+/** The conversation's sessionWebhook expired (errcode 300001): the rest goes through the OpenAPI. */
+class WebhookExpired extends Data.TaggedError("WebhookExpired")<{}> {}
+/** The OpenAPI refused the access token (HTTP 401): refreshed once. */
+class TokenRejected extends Data.TaggedError("TokenRejected")<{ readonly detail: string }> {}
 
 /** Sends replies to DingTalk. */
 export class Delivery extends Context.Service<Delivery, {
   readonly send: (request: SendRequest) => Effect.Effect<DeliveryReceipt, DeliveryError>
   /** Replies on the webhook of `message` without the conversation being remembered (notices to senders who are not let in). */
   readonly replyTo: (message: InboundMessage, request: Omit<SendRequest, "conversationId">) => Effect.Effect<DeliveryReceipt, DeliveryError>
+  /** Sends an uploaded picture or file: a picture on the webhook while it lives, files and late pictures through the robot OpenAPI. */
+  readonly sendMedia: (request: MediaSendRequest) => Effect.Effect<DeliveryReceipt, DeliveryError>
 }>()("dingtalk-mcp-server/Delivery") {
   /** Delivery over the shared pool; pending replies get a grace period on shutdown. */
   static readonly layer = Layer.effect(
@@ -148,7 +150,7 @@ export class Delivery extends Context.Service<Delivery, {
             const { errcode, errmsg } = (answer.body ?? {}) as { errcode?: unknown; errmsg?: unknown }
             if (answer.status === 200 && (errcode === ErrCode.ok || errcode === undefined)) return Effect.void
             if (errcode === ErrCode.webhookExpired) return Effect.fail(new WebhookExpired())
-            if (errcode === ErrCode.throttled) return Effect.fail(new Throttled(String(errmsg)))
+            if (errcode === ErrCode.throttled) return Effect.fail(new Throttled({ detail: String(errmsg) }))
             return Effect.fail(fail(`webhook answered HTTP ${answer.status}, errcode ${String(errcode)}: ${String(errmsg)}`))
           })
         )
@@ -166,7 +168,7 @@ export class Delivery extends Context.Service<Delivery, {
           ? Effect.succeed<OpenApiTarget>({ _tag: "Group", openConversationId: conversation.id })
           : conversation.lastSenderStaffId !== undefined
           ? Effect.succeed<OpenApiTarget>({ _tag: "User", userId: conversation.lastSenderStaffId })
-          : Effect.fail(fail("the webhook expired and the sender has no staff ID, so the OpenAPI cannot reach them"))
+          : Effect.fail(fail("the webhook expired (or names a host that is not allowed) and the sender has no staff ID, so the OpenAPI cannot reach them"))
 
       const postOpenApi = (body: object, target: OpenApiTarget, fail: (detail: string) => DeliveryFailed) => {
         const attempt = Effect.gen(function*() {
@@ -178,15 +180,15 @@ export class Delivery extends Context.Service<Delivery, {
           const detail = JSON.stringify(answer.body ?? null).slice(0, 300)
           if (answer.status === 401) {
             yield* tokens.invalidate
-            return yield* Effect.fail(new TokenRejected(detail))
+            return yield* Effect.fail(new TokenRejected({ detail }))
           }
-          if (answer.status === 403 || answer.status === 429) return yield* Effect.fail(new Throttled(detail))
+          if (answer.status === 403 || answer.status === 429) return yield* Effect.fail(new Throttled({ detail }))
           return yield* Effect.fail(fail(`OpenAPI answered HTTP ${answer.status}: ${detail}`))
         })
         // A rejected token is refreshed once; after that it is a real failure.
         return attempt.pipe(
-          Effect.retry({ times: 1, while: (error) => error instanceof TokenRejected }),
-          Effect.catchIf((error): error is TokenRejected => error instanceof TokenRejected, (error) => Effect.fail(fail(`OpenAPI rejected a fresh token: ${error.detail}`)))
+          Effect.retry({ times: 1, while: (error) => error._tag === "TokenRejected" }),
+          Effect.catchTag("TokenRejected", (error) => Effect.fail(fail(`OpenAPI rejected a fresh token: ${error.detail}`)))
         )
       }
 
@@ -228,10 +230,10 @@ export class Delivery extends Context.Service<Delivery, {
                 : openApiTarget(conversation, fail).pipe(Effect.flatMap((target) => postOpenApi(openApiBody(robotCode, target, format, title, text), target, fail)))
               const recorded = request.onPartSending === undefined ? post : Effect.andThen(request.onPartSending(sent), post)
               const outcome = yield* rateLimited(conversation.id, recorded).pipe(
-                Effect.retry({ schedule: throttleRetry, while: (error) => error instanceof Throttled }),
-                Effect.catchIf((error): error is Throttled => error instanceof Throttled, (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
+                Effect.retry({ schedule: throttleRetry, while: (error) => error._tag === "Throttled" }),
+                Effect.catchTag("Throttled", (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
                 Effect.as("sent" as const),
-                Effect.catchIf((error): error is WebhookExpired => error instanceof WebhookExpired, () => Effect.succeed("expired" as const))
+                Effect.catchTag("WebhookExpired", () => Effect.succeed("expired" as const))
               )
               if (outcome === "expired") {
                 // The rest (not yet sent) goes through the OpenAPI, re-split for its smaller budget.
@@ -272,12 +274,45 @@ export class Delivery extends Context.Service<Delivery, {
         return yield* Fiber.join(fiber)
       })
 
-      return Delivery.of({ send, replyTo })
+      const deliverMedia = (request: MediaSendRequest) =>
+        Effect.gen(function*() {
+          const startedAt = yield* Clock.currentTimeMillis
+          const found = yield* conversations.get(request.conversationId)
+          if (Option.isNone(found)) return yield* new UnknownConversation({ conversationId: request.conversationId })
+          const conversation = found.value
+          const attempt = (route: ReplyRoute) => {
+            const fail = failure(conversation, route, 0)
+            const post = route === "webhook"
+              ? postWebhook(conversation, mediaWebhookBody(request), fail)
+              : openApiTarget(conversation, fail).pipe(Effect.flatMap((target) => postOpenApi(mediaOpenApiBody(robotCode, target, request), target, fail)))
+            return rateLimited(conversation.id, post).pipe(
+              Effect.retry({ schedule: throttleRetry, while: (error) => error instanceof Throttled }),
+              Effect.catchIf((error): error is Throttled => error instanceof Throttled, (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
+              Effect.as("sent" as const),
+              Effect.catchIf((error): error is WebhookExpired => error instanceof WebhookExpired, () => Effect.succeed("expired" as const))
+            )
+          }
+          const webhookLive = request.kind === "image" && startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS && (yield* webhookAllowed(conversation))
+          const routes: Array<ReplyRoute> = [webhookLive ? "webhook" : "openapi"]
+          if ((yield* attempt(routes[0]!)) === "expired") {
+            routes.push("openapi")
+            yield* attempt("openapi")
+          }
+          if (routes.includes("openapi")) yield* metrics.increment("openApiFallbacks")
+          yield* metrics.increment("mediaSent")
+          yield* metrics.observe("delivery", (yield* Clock.currentTimeMillis) - startedAt)
+          return { conversationId: conversation.id, routes, parts: 1 } satisfies DeliveryReceipt
+        }).pipe(
+          Effect.tapError(() => metrics.increment("replyFailures")),
+          Effect.annotateLogs({ conversationId: request.conversationId })
+        )
+
+      const sendMedia = Effect.fn("Delivery.sendMedia")(function*(request: MediaSendRequest) {
+        const fiber = yield* FiberSet.run(deliveries, Semaphore.withPermit(lockFor(request.conversationId), deliverMedia(request)))
+        return yield* Fiber.join(fiber)
+      })
+
+      return Delivery.of({ send, replyTo, sendMedia })
     })
   )
-}
-
-class TokenRejected {
-  readonly _tag = "TokenRejected"
-  constructor(readonly detail: string) {}
 }

@@ -57,18 +57,23 @@ export class Sessions extends Context.Service<Sessions, {
         timeToLive: (exit) => (Exit.isSuccess(exit) ? ttl : Duration.zero),
       })
 
-      return Sessions.of({
-        sessionFor: (conversationId, label) => Effect.suspend(() => {
-          labels.set(conversationId, label)
-          return Cache.get(cache, conversationId)
-        }),
-        startNew: (conversationId, label) => Effect.suspend(() => {
-          labels.set(conversationId, label)
-          return create(conversationId).pipe(Effect.tap((id) => Cache.set(cache, conversationId, id)))
-        }),
-        forget: (conversationId) => Cache.invalidate(cache, conversationId),
-        peek: (conversationId) => Cache.getSuccess(cache, conversationId),
+      const sessionFor = Effect.fn("Sessions.sessionFor")(function*(conversationId: string, label: string) {
+        labels.set(conversationId, label)
+        return yield* Cache.get(cache, conversationId)
       })
+      const startNew = Effect.fn("Sessions.startNew")(function*(conversationId: string, label: string) {
+        labels.set(conversationId, label)
+        const id = yield* create(conversationId)
+        yield* Cache.set(cache, conversationId, id)
+        return id
+      })
+      const forget = Effect.fn("Sessions.forget")(function*(conversationId: string) {
+        yield* Cache.invalidate(cache, conversationId)
+      })
+      const peek = Effect.fn("Sessions.peek")(function*(conversationId: string) {
+        return yield* Cache.getSuccess(cache, conversationId)
+      })
+      return Sessions.of({ sessionFor, startNew, forget, peek })
     })
   )
 }

@@ -3,7 +3,7 @@
  * conversation → route (commands) → schedule → OpenCode turn → Delivery. `run` keeps it going and fails
  * only when the DingTalk connection is lost for good.
  */
-import { Clock, Context, Effect, Layer, Option, Scope, Stream } from "effect"
+import { Clock, Context, Effect, identity, Layer, Option, Scope, Stream } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
@@ -12,6 +12,8 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { Cards } from "../dingtalk/Cards.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
@@ -21,6 +23,7 @@ import { makeTurnScheduler } from "./TurnScheduler.js"
 import { Inbox } from "./Inbox.js"
 import { ClusterTurns } from "./ClusterTurns.js"
 import { resumeTurn } from "./Resume.js"
+import { makePromptParts } from "./PromptParts.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 
 /** Texts longer than this are refused instead of being sent to the agent. */
@@ -43,7 +46,7 @@ export class Bridge extends Context.Service<Bridge, {
       const sessions = yield* Sessions
       const opencode = yield* OpenCodeClient
       const access = yield* AccessPolicy
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig>()
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards>()
       const inbox = yield* Effect.serviceOption(Inbox)
       const clusterTurns = yield* Effect.serviceOption(ClusterTurns)
       const scope = yield* Scope.Scope
@@ -60,6 +63,7 @@ export class Bridge extends Context.Service<Bridge, {
         },
       })
       const running: RunningTurns = new Map()
+      const promptParts = yield* makePromptParts
 
       // Notices go out in the background: a rate-limited reply must never hold up the message stream.
       const inBackground = <E>(effect: Effect.Effect<unknown, E>) => Effect.forkIn(Effect.ignore(effect), scope).pipe(Effect.asVoid)
@@ -70,7 +74,7 @@ export class Bridge extends Context.Service<Bridge, {
         )
 
       // Refusals, pairing codes and "busy": one per sender per window, on their own small budget.
-      const replies = makeAccessReplies({ access, delivery, metrics, notify, inBackground })
+      const replies = yield* makeAccessReplies({ access, delivery, metrics, notify, inBackground })
 
       const statusText = (conversationId: string) =>
         Effect.gen(function*() {
@@ -85,7 +89,7 @@ export class Bridge extends Context.Service<Bridge, {
             `**DingTalk:** ${connection.state}`,
             `**OpenCode:** ${reachable ? "reachable" : "not reachable"}`,
           ].join("\n")
-        })
+        }).pipe(Effect.withSpan("Bridge.status"))
 
       const runCommand = (message: InboundMessage, command: Command) => {
         const conversationId = message.conversationId
@@ -139,7 +143,11 @@ export class Bridge extends Context.Service<Bridge, {
             case "Unsupported":
               yield* metrics.increment("unsupported")
               yield* Effect.logInfo(`Unsupported message type ${decided.msgtype}`)
-              return yield* notify(conversationId, `I cannot read ${decided.msgtype} messages yet. Send text, rich text or a voice message.`)
+              return yield* notify(conversationId, `I cannot read ${decided.msgtype} messages yet. Send text, a picture, a file, a video or a voice message.`)
+            case "Malformed":
+              yield* metrics.increment("malformed")
+              yield* Effect.logWarning(`Malformed ${decided.msgtype} message: ${decided.reason}`)
+              return yield* notify(conversationId, `I could not read that ${decided.msgtype} message: ${decided.reason}. Please send it again.`)
             case "TooLong":
               yield* metrics.increment("malformed")
               return yield* notify(conversationId, `That message is ${decided.bytes} bytes; the limit is ${MAX_INPUT_BYTES}. Send a shorter one.`)
@@ -152,7 +160,15 @@ export class Bridge extends Context.Service<Bridge, {
               // Cluster mode: the conversation's entity (on whichever runner owns it) runs the turn.
               if (Option.isSome(clusterTurns)) return yield* clusterTurns.value.submit(message, decided.text, queuedAt)
               const journal = Option.isSome(inbox) ? yield* inbox.value.record(message, decided.text, queuedAt) : undefined
-              const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt, journal).pipe(Effect.provideContext(services)))
+              // The turn runs in a scheduler fiber; its spans stay in this message's trace.
+              const span = yield* Effect.option(Effect.currentSpan)
+              // Attachments are fetched now; the turn waits for them (nothing left to send: the user was told why).
+              const prompt = yield* promptParts.prepare(message, decided.text)
+              const turn = prompt.pipe(
+                Effect.flatMap((parts) => parts.length === 0 ? (journal === undefined ? Effect.void : journal.delivered) : runTurn(message, parts, running, queuedAt, journal)),
+                Option.isSome(span) ? Effect.withParentSpan(span.value) : identity
+              )
+              const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 if (journal !== undefined) yield* journal.delivered
                 yield* metrics.increment("busy")
@@ -160,7 +176,10 @@ export class Bridge extends Context.Service<Bridge, {
               }
             }
           }
-        }).pipe(Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId }))
+        }).pipe(
+          Effect.withSpan("Bridge.handle", { attributes: { conversationId: message.conversationId, msgId: message.msgId } }),
+          Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
+        )
 
       const frames = stream.frames.pipe(
         Stream.tap(() => metrics.increment("received")),

@@ -17,6 +17,8 @@ import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage
 import { derivedTail, messageIdWithTail } from "../opencode/MessageId.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { Cards } from "../dingtalk/Cards.js"
 import { turnOf } from "../opencode/TurnLookup.js"
 import type { InboxEntry, TurnJournal } from "./Inbox.js"
 import { resumeTurn } from "./Resume.js"
@@ -66,7 +68,7 @@ export const ConversationEntityLive = ConversationEntity.toLayer(
     const sql = yield* SqlClient.SqlClient
     // A message whose answer started to leave is never answered again, whichever runner re-runs it.
     yield* sql`create table if not exists bridge_deliveries (key text primary key, at timestamptz not null default now())`.pipe(Effect.orDie)
-    const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | SqlClient.SqlClient>()
+    const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | SqlClient.SqlClient>()
     const slots = yield* Semaphore.make(settings.pipeline.concurrency)
     const running: RunningTurns = new Map()
     return ConversationEntity.of({

@@ -6,9 +6,14 @@ import { Clock, Effect } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
-import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type OpenCodeError, type PromptPart, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
 import type { TurnJournal } from "./Inbox.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { type LiveOutcome, runLiveTurn } from "./LiveTurn.js"
+
+/** How long a turn waits for OpenCode's event stream to open (at start-up) before using the blocking call. */
+const LIVE_WAIT_MS = 3_000
 
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
@@ -35,7 +40,7 @@ export const explain = (error: OpenCodeError): string => {
 }
 
 /** Runs one turn for a message and delivers the answer (or the reason there is none). */
-export const runTurn = (message: InboundMessage, text: string, running: RunningTurns, queuedAt: number, journal?: TurnJournal) =>
+export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<PromptPart>, running: RunningTurns, queuedAt: number, journal?: TurnJournal) =>
   Effect.gen(function*() {
     const sessions = yield* Sessions
     const opencode = yield* OpenCodeClient
@@ -48,16 +53,24 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     const startedAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("queueWait", startedAt - queuedAt)
 
+    const events = yield* OpenCodeEvents
     const ask = Effect.gen(function*() {
       const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
       running.set(conversationId, sessionId)
       const requestAt = yield* Clock.currentTimeMillis
       // With a durable inbox the prompt carries a messageID recorded first, so a restart can find its reply.
       const messageId = journal === undefined ? undefined : yield* journal.prompting(sessionId)
-      const result = yield* opencode.prompt(sessionId, textPrompt(text), messageId === undefined ? {} : { messageID: messageId }).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
+      const promptOptions = messageId === undefined ? {} : { messageID: messageId }
+      // Live (event stream, AI card) when OpenCode's event stream is open; otherwise the blocking call.
+      const live = yield* events.awaitConnected(LIVE_WAIT_MS)
+      const prompt = typeof text === "string" ? textPrompt(text) : text
+      const outcome: LiveOutcome = yield* (live
+        ? runLiveTurn(message, sessionId, prompt, running, promptOptions)
+        : opencode.prompt(sessionId, prompt, promptOptions).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
+        .pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
-      return { result, beforeRequest: requestAt - startedAt, answeredAt }
+      return { result: outcome.result, onCard: outcome.onCard, overflow: outcome.overflow, beforeRequest: requestAt - startedAt, answeredAt }
     })
     // A session deleted in OpenCode is replaced once, transparently.
     const outcome = yield* ask.pipe(
@@ -72,7 +85,14 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       return yield* send({ conversationId, text: `⚠️ ${explain(error)}`, format: "text" })
     }
 
-    const { result, beforeRequest, answeredAt } = outcome.success
+    const { result, beforeRequest, answeredAt, onCard, overflow } = outcome.success
+    if (onCard) {
+      // The card holds the answer; only what outgrew it goes out as markdown.
+      if (result._tag === "Aborted") yield* metrics.increment("aborted")
+      if (overflow.trim() !== "") yield* send({ conversationId, text: overflow, format: "markdown" })
+      yield* metrics.increment("processed")
+      return yield* Effect.logInfo("Answered on a card").pipe(Effect.annotateLogs({ overflowBytes: Buffer.byteLength(overflow) }))
+    }
     const reply = result._tag === "Aborted"
       ? { text: "⏹ Stopped.", format: "text" as const }
       : { text: result.text.trim() === "" ? "(OpenCode finished without a text answer.)" : result.text, format: "markdown" as const }
@@ -86,5 +106,6 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message }))),
     // Not on interruption (shutdown): the message stays in the inbox and is resumed on the next start.
     Effect.andThen(journal === undefined ? Effect.void : journal.delivered),
+    Effect.withSpan("Turn.run", { attributes: { conversationId: message.conversationId, msgId: message.msgId } }),
     Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
   )

@@ -19,7 +19,8 @@ let mcpSide: DingTalkEmulator
 /** Runs an in-process bridge against `bridgeSide` for the duration of `body`. */
 const withBridge = (env: Record<string, string>, body: () => Promise<void>) =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    yield* startBridge(testEnv(bridgeSide, opencode.url, env))
+    // Plain markdown replies here; live cards have their own tests (cards.test.ts).
+    yield* startBridge(testEnv(bridgeSide, opencode.url, { DINGTALK_CARDS: "off", ...env }))
     yield* Effect.promise(() => bridgeSide.waitForNewConnection(bridgeSide.totalConnections - 1, 10_000))
     yield* Effect.promise(body)
   })))
@@ -45,6 +46,7 @@ beforeAll(async () => {
           // The emulator's default sender.
           DINGTALK_ACCESS: "allowlist",
           DINGTALK_ALLOWED_USERS: "staff-1",
+          DINGTALK_CARDS: "off",
         },
         enabled: true,
         timeout: 30_000,
@@ -84,13 +86,14 @@ describe("with a real OpenCode", () => {
     })
   }, 60_000)
 
-  it("Basic auth: without the password the user is told why OpenCode refused", async () => {
+  it("Basic auth: without the password the user is told OpenCode refused, without internals", async () => {
     const unauthorised = await fetch(`${opencode.url}/session`)
     expect(unauthorised.status).toBe(401)
     await withBridge({}, async () => {
       bridgeSide.pushMessage({ text: "no password", conversationId: "cid-noauth" })
       const [reply] = await bridgeSide.waitForReplies(1, { conversationId: "cid-noauth", timeoutMs: 20_000 })
-      expect(reply!.text).toMatch(/OPENCODE_SERVER_PASSWORD/)
+      expect(reply!.text).toMatch(/OpenCode refused the bridge's credentials/)
+      expect(reply!.text).not.toMatch(/http:|127\.0\.0\.1|OPENCODE_/)
     })
   }, 60_000)
 
