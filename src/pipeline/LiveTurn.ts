@@ -14,7 +14,7 @@ import { type LiveCard, makeLiveCard } from "../dingtalk/LiveCard.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { followTurn } from "../opencode/FollowTurn.js"
 import { type LiveTurnState, stepText } from "../opencode/LiveTurnState.js"
-import { type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
+import { type PromptOptions, type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
 import { explain } from "./Explain.js"
 
 /** How a live turn was shown. */
@@ -46,7 +46,7 @@ export const liveContent = (state: LiveTurnState, maxBytes: number, messages: Me
 }
 
 /** Runs the turn in `sessionId` with live output; fails like a blocking turn would. */
-export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object) =>
+export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object, prompt?: PromptOptions) =>
   Effect.gen(function*() {
     const settings = yield* BridgeConfig
     const cards = yield* Cards
@@ -94,7 +94,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
         return { onCard: held, overflow: held ? rest : "" }
       })
 
-    const followed = yield* followTurn({ sessionId, parts, timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
+    const followed = yield* followTurn({ sessionId, parts, ...(prompt === undefined ? {} : { prompt }), timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
       Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress))
     )
     const state = followed.state

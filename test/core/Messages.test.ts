@@ -150,6 +150,8 @@ const forOperator = (node: Node, path: ReadonlyArray<Node>): boolean => {
     if (parent.type === "VariableDeclarator" && NOT_CHAT_DECLARATIONS.has(nameOf(parent.id))) return true
     // Error messages (`get message()`) go to logs and MCP results.
     if (parent.type === "MethodDefinition" && parent.kind === "get" && nameOf(parent.key) === "message") return true
+    // Tagged templates are code (SQL).
+    if (parent.type === "TaggedTemplateExpression") return true
     // Module names (`export const …` holds code like any other).
     if (/^(Import|Export\w*)Declaration$/.test(parent.type) && parent.source === child) return true
   }
