@@ -70,6 +70,7 @@ I read {types} messages.`,
   "live.retrying": "⏳ OpenCode is retrying: {reason}",
   "live.stillWorking": "⏳ Still working ({seconds} s).",
   "live.currentStep": "Current step: {step}",
+  "live.interrupted": "⚠️ Interrupted: the bridge is restarting. Send your message again.",
 
   // Access: refusals, pairing, admin commands
   "access.denied": "Sorry, this robot is not open to you. Ask its operator to give you access.",

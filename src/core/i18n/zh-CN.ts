@@ -70,6 +70,7 @@ export const zhCN: Catalogue = {
   "live.retrying": "⏳ OpenCode 正在重试：{reason}",
   "live.stillWorking": "⏳ 仍在处理中（已用 {seconds} 秒）。",
   "live.currentStep": "当前步骤：{step}",
+  "live.interrupted": "⚠️ 已中断：桥接服务正在重启。请重新发送你的消息。",
 
   // 访问控制：拒绝、配对、管理员命令
   "access.denied": "抱歉，这个机器人没有对你开放。请联系管理员为你开通访问权限。",
