@@ -1,7 +1,8 @@
 /**
  * A DingTalk emulator that speaks the real Stream-mode protocol on 127.0.0.1: gateway open with a
  * credentials check and single-use tickets, the WebSocket with CALLBACK / SYSTEM frames and ack
- * tracking, `sessionWebhook` endpoints that record replies, and the token + robot OpenAPI.
+ * tracking, `sessionWebhook` endpoints that record replies, the token + robot OpenAPI, and AI cards
+ * (create-and-deliver, streaming, instance updates; see EmulatedCards.ts).
  * Failures can be injected (gateway errors, dropped / frozen / disconnecting sockets, 130101, 300001).
  * It never writes to stdout or stderr: processes that embed it speak JSON-RPC on stdout.
  */

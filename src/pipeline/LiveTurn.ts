@@ -13,7 +13,7 @@ import { type LiveCard, makeLiveCard } from "../dingtalk/LiveCard.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { followTurn } from "../opencode/FollowTurn.js"
 import { type LiveTurnState, stepText } from "../opencode/LiveTurnState.js"
-import { type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
 
 /** How a live turn was shown. */
 export interface LiveOutcome {
@@ -54,6 +54,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
     const cards = yield* Cards
     const delivery = yield* Delivery
     const metrics = yield* BridgeMetrics
+    const opencode = yield* OpenCodeClient
     const conversationId = message.conversationId
     const target = { conversationId, conversationType: message.conversationType, senderStaffId: message.senderStaffId }
     const card: LiveCard | undefined = (yield* cards.usable(target)) ? yield* makeLiveCard(target) : undefined
@@ -95,7 +96,15 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
       })
 
     const followed = yield* followTurn({ sessionId, parts, timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
-      Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress))
+      Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress)),
+      // Shutting down mid-turn: the turn stops in OpenCode (a busy session would swallow the next prompt) and the
+      // card does not keep spinning. Bounded: the shutdown must go on.
+      Effect.onInterrupt(() =>
+        Effect.all([
+          opencode.abort(sessionId),
+          latest === undefined ? Effect.void : finishCard(latest, "failed", "⚠️ Interrupted: the bridge is restarting. Send your message again."),
+        ], { concurrency: 2, discard: true }).pipe(Effect.timeout(Duration.seconds(3)), Effect.ignore)
+      )
     )
     const state = followed.state
     if (followed._tag === "TimedOut") {
@@ -109,7 +118,8 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
     }
     if (state.error !== undefined) {
       const error = new TurnFailed({ sessionId, name: state.error.name ?? "error", detail: describe(state.error.data) })
-      yield* finishCard(state, "failed", `⚠️ ${error.message}`)
+      // Like the chat reply: the error's name only; details stay in the operator's logs.
+      yield* finishCard(state, "failed", `⚠️ The agent stopped with an error (${error.name.replace(/[^\w.-]/g, "").slice(0, 60)}).`)
       return yield* error
     }
     const shown = yield* finishCard(state, "done", "")

@@ -37,6 +37,9 @@ beforeAll(async () => {
   model = await startFakeModel()
   emulator = await startDingTalkEmulator()
   opencode = await startRealOpenCode({ modelUrl: model.url })
+  // OpenCode's first prompt warms it up (seconds): not what the timings below are about.
+  const session = await (await fetch(`${opencode.url}/session`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json() as { id: string }
+  await fetch(`${opencode.url}/session/${session.id}/message`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ parts: [{ type: "text", text: "warm up" }] }) })
 }, 90_000)
 
 afterAll(async () => {
@@ -159,6 +162,18 @@ describe("live answers in AI cards, with a real OpenCode", () => {
       expect(finished.text).not.toContain("chunk-40")
       expect(finished.flowStatus).toBe("3")
     })
+  }, 60_000)
+
+  it("a bridge shutting down mid-stream stops the turn and ends the card as failed, not spinning", async () => {
+    let outTrackId = ""
+    await withBridge({}, async () => {
+      emulator.pushMessage({ text: "STREAM 60 250", conversationId: "cid-shutdown", senderStaffId: "staff-shutdown" })
+      const [card] = await emulator.waitForCards(1, { conversationId: "cid-shutdown", timeoutMs: 30_000 })
+      outTrackId = card!.outTrackId
+    })
+    const finished = await emulator.waitForCardFinished(outTrackId, 5_000)
+    expect(finished.flowStatus).toBe("5")
+    expect(finished.text).toMatch(/^chunk-1[\s\S]*Interrupted: the bridge is restarting/)
   }, 60_000)
 
   it("the event subscription survives an OpenCode restart between turns: the next turn streams again", async () => {
