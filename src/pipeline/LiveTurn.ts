@@ -13,7 +13,7 @@ import { type LiveCard, makeLiveCard } from "../dingtalk/LiveCard.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { followTurn } from "../opencode/FollowTurn.js"
 import { type LiveTurnState, stepText } from "../opencode/LiveTurnState.js"
-import { OpenCodeClient, type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type PromptOptions, type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
 
 /** How a live turn was shown. */
 export interface LiveOutcome {
@@ -48,7 +48,7 @@ export const liveContent = (state: LiveTurnState, maxBytes: number): string => {
 }
 
 /** Runs the turn in `sessionId` with live output; fails like a blocking turn would. */
-export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object) =>
+export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object, prompt?: PromptOptions) =>
   Effect.gen(function*() {
     const settings = yield* BridgeConfig
     const cards = yield* Cards
@@ -95,7 +95,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
         return { onCard: held, overflow: held ? rest : "" }
       })
 
-    const followed = yield* followTurn({ sessionId, parts, timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
+    const followed = yield* followTurn({ sessionId, parts, ...(prompt === undefined ? {} : { prompt }), timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
       Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress)),
       // Shutting down mid-turn: the turn stops in OpenCode (a busy session would swallow the next prompt) and the
       // card does not keep spinning. Bounded: the shutdown must go on.
