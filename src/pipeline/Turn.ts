@@ -10,7 +10,7 @@ import { OpenCodeClient, type OpenCodeError, type PromptPart, textPrompt } from 
 import { Sessions } from "../opencode/Sessions.js"
 import type { TurnJournal } from "./Inbox.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
-import { type LiveOutcome, runLiveTurn } from "./LiveTurn.js"
+import { type LiveOutcome, progressNotice, runLiveTurn } from "./LiveTurn.js"
 
 /** How long a turn waits for OpenCode's event stream to open (at start-up) before using the blocking call. */
 const LIVE_WAIT_MS = 3_000
@@ -66,7 +66,12 @@ export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<Pr
       const prompt = typeof text === "string" ? textPrompt(text) : text
       const outcome: LiveOutcome = yield* (live
         ? runLiveTurn(message, sessionId, prompt, running, promptOptions)
-        : opencode.prompt(sessionId, prompt, promptOptions).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
+        : progressNotice(conversationId, running, () => undefined).pipe(
+          // No event stream: the blocking call, still with a progress message when it runs long.
+          Effect.andThen(opencode.prompt(sessionId, prompt, promptOptions)),
+          Effect.map((result) => ({ result, onCard: false, overflow: "" })),
+          Effect.scoped
+        ))
         .pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
