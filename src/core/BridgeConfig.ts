@@ -122,6 +122,14 @@ const sandbox = Config.all({
   port: Config.Port("SANDBOX_PORT").pipe(Config.withDefault(8780)),
 })
 
+/** Permission requests and questions of the agent, answered from chat. */
+const interactive = Config.all({
+  /** An unanswered request is rejected after this long (the agent and the user are told why). */
+  permissionTimeoutMs: PositiveInt("BRIDGE_PERMISSION_TIMEOUT_MS", 15 * 60_000),
+  /** An interactive card template with allow/always/reject buttons; unset = typed answers only. */
+  actionCardTemplateId: Config.option(Config.NonEmptyString("DINGTALK_ACTION_CARD_TEMPLATE_ID")),
+})
+
 /** Logging. */
 const logging = Config.all({
   level: LogLevelConfig,
@@ -129,7 +137,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, instance, mcpHttp, sandbox, logging })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, instance, mcpHttp, sandbox, logging, interactive })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>

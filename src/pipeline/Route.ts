@@ -3,6 +3,7 @@
  * given the allowlist. Pure: the bridge acts on the answer.
  */
 import { supportedTypes, type InboundMessage } from "../dingtalk/RobotMessage.js"
+import { type InteractiveCommand, interactiveHelp, parseInteractive } from "./InteractiveCommands.js"
 
 /** Chat commands. */
 export const commands = ["new", "stop", "status", "help"] as const
@@ -13,6 +14,7 @@ export type Command = typeof commands[number]
 export type Route =
   | { readonly _tag: "Turn"; readonly text: string }
   | { readonly _tag: "Command"; readonly command: Command }
+  | { readonly _tag: "Interactive"; readonly command: InteractiveCommand }
   | { readonly _tag: "Denied"; readonly why: string }
   | { readonly _tag: "Unsupported"; readonly msgtype: string }
   | { readonly _tag: "TooLong"; readonly bytes: number }
@@ -39,6 +41,8 @@ export const route = (message: InboundMessage, allowlist: Allowlist, maxInputByt
   if (bytes > maxInputBytes) return { _tag: "TooLong", bytes }
   const command = /^\/(\w+)\s*$/.exec(text)?.[1]?.toLowerCase()
   if (command !== undefined && (commands as ReadonlyArray<string>).includes(command)) return { _tag: "Command", command: command as Command }
+  const interactive = parseInteractive(text)
+  if (interactive !== undefined) return { _tag: "Interactive", command: interactive }
   return { _tag: "Turn", text }
 }
 
@@ -50,6 +54,7 @@ export const helpText = [
   "- `/stop` stop the running answer",
   "- `/status` show the session, the queue and the connection",
   "- `/help` this text",
+  ...interactiveHelp,
   "",
   `I read ${supportedTypes.join(", ")} messages.`,
 ].join("\n")
