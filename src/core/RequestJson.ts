@@ -30,7 +30,7 @@ export interface Agents {
 /** Sends one request; `timeoutMs` bounds the wait for the answer (0 = no bound). */
 export const requestJson = (options: {
   readonly agents: Agents
-  readonly method: "GET" | "POST"
+  readonly method: "GET" | "POST" | "DELETE"
   readonly url: URL
   readonly headers?: Record<string, string>
   readonly body?: unknown

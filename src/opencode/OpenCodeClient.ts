@@ -16,6 +16,11 @@ export const SessionInfo = Schema.Struct({
 /** An OpenCode session. */
 export type SessionInfo = typeof SessionInfo.Type
 
+/** `GET /global/health`. */
+export const ServerHealth = Schema.Struct({ healthy: Schema.Boolean, version: Schema.optional(Schema.String) })
+/** The server's health and version. */
+export type ServerHealth = typeof ServerHealth.Type
+
 const Part = Schema.Struct({ type: Schema.String, text: Schema.optional(Schema.String) })
 const TurnAnswer = Schema.Struct({
   info: Schema.Struct({
@@ -171,6 +176,9 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   readonly listQuestions: Effect.Effect<ReadonlyArray<QuestionRequest>, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** The agents OpenCode offers (`GET /agent`), hidden and subagents included. */
   readonly agents: Effect.Effect<ReadonlyArray<AgentInfo>, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** `GET /global/health`: the server's version. */
+  readonly health: Effect.Effect<ServerHealth, OpenCodeUnreachable | OpenCodeRequestFailed>
+  readonly deleteSession: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
 }>()("dingtalk-mcp-server/OpenCodeClient") {
   /** The client, on its own keep-alive HTTP agents. */
   static readonly layer = Layer.effect(
@@ -183,7 +191,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       const agents = yield* scopedAgents({ keepAlive: true })
 
       /** One call; `timeout` 0 leaves the bound to the caller. */
-      const call = (operation: string, method: "GET" | "POST", path: string, body: unknown, timeoutMs: number) =>
+      const call = (operation: string, method: "GET" | "POST" | "DELETE", path: string, body: unknown, timeoutMs: number) =>
         requestJson({ agents, method, url: new URL(`${url}${path}`), headers, body, timeoutMs }).pipe(
           Effect.mapError((error) => new OpenCodeUnreachable({ url, detail: `${error.detail} (${operation})` }))
         )
@@ -236,6 +244,17 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
 
       const reachable = listSessions.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
+      const health = call("GET /global/health", "GET", "/global/health", undefined, CONTROL_TIMEOUT_MS).pipe(
+        Effect.flatMap((answer) => ensureOk("GET /global/health", answer)),
+        Effect.flatMap(readJson("GET /global/health", ServerHealth)),
+        Effect.withSpan("OpenCodeClient.health")
+      )
+
+      const deleteSession = Effect.fn("OpenCodeClient.deleteSession")(function*(sessionId: string) {
+        yield* call("DELETE /session/:id", "DELETE", `/session/${encodeURIComponent(sessionId)}`, undefined, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("DELETE /session/:id", a)))
+      })
+
+
       // Answers to the agent's permission requests and questions; a 404 means someone answered first.
       const replyPermission = Effect.fn("OpenCodeClient.replyPermission")(function*(requestId: string, reply: PermissionReply, message?: string) {
         const operation = "POST /permission/:id/reply"
@@ -265,7 +284,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       const listAgents = getList("/agent", Schema.Array(AgentInfo)).pipe(Effect.withSpan("OpenCodeClient.agents"))
 
       return OpenCodeClient.of({
-        url, listSessions, createSession, prompt, abort, reachable,
+        url, listSessions, createSession, prompt, abort, reachable, health, deleteSession,
         replyPermission, replyQuestion, rejectQuestion, listPermissions, listQuestions, agents: listAgents,
       })
     })

@@ -216,6 +216,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       return json(response, 200, ordered.map((entry) => entry.session))
     }
     if (path === "/mcp" && request.method === "GET") return json(response, 200, {})
+    if (path === "/global/health" && request.method === "GET") return json(response, 200, { healthy: true, version: "fake" })
     const match = /^\/session\/([^/]+)(?:\/(message|abort))?$/.exec(path)
     if (match !== null) {
       const id = decodeURIComponent(match[1]!)
@@ -233,6 +234,11 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
         return void turn(session, text, response)
       }
       if (match[2] === undefined && request.method === "GET") return json(response, 200, session)
+      if (match[2] === undefined && request.method === "DELETE") {
+        sessions.splice(sessions.indexOf(session), 1)
+        history.delete(session.id)
+        return json(response, 200, true)
+      }
     }
     json(response, 404, { name: "NotFoundError", data: { message: path } })
   }
