@@ -15,6 +15,9 @@ import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { ChatChoices } from "../pipeline/ChatChoices.js"
+import { ChatSettings } from "../pipeline/ChatSettings.js"
+import { Interactions } from "../pipeline/Interactions.js"
 
 const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
 
@@ -26,15 +29,21 @@ const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
     Layer.provideMerge(BridgeMetrics.layer)
   )
 
+/** Permission requests and questions answered from chat, and the per-chat session/model/agent choices. */
+const makeInteractiveLayer = (choices: Layer.Layer<ChatChoices>) =>
+  Layer.mergeAll(Interactions.layer, ChatSettings.layerWith(undefined)).pipe(Layer.provideMerge(choices))
+
 /** Every service, with conversations kept in memory (requires `BridgeConfig`). */
 export const ServicesLayer = makeServicesLayer(Conversations.layer)
 
 /** The pipeline plus every service it needs, conversations in memory (requires `BridgeConfig`). */
-export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
+export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(makeInteractiveLayer(ChatChoices.layer)), Layer.provideMerge(ServicesLayer))
 
 /** The same, with the conversations kept under `BRIDGE_STATE_DIR` so they survive a restart: what the CLI runs. */
 export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
-  Effect.succeed(Bridge.layer.pipe(Layer.provideMerge(makeServicesLayer(
+  Effect.succeed(Bridge.layer.pipe(
+    Layer.provideMerge(makeInteractiveLayer(ChatChoices.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".choices.json")))),
+    Layer.provideMerge(makeServicesLayer(
     Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"))
   ))))
 ))

@@ -14,6 +14,9 @@ import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
+import { ChatSettings } from "./ChatSettings.js"
+import { Interactions } from "./Interactions.js"
+import { isAnswer } from "./InteractiveCommands.js"
 import { type Command, helpText, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
@@ -37,6 +40,8 @@ export class Bridge extends Context.Service<Bridge, {
       const metrics = yield* BridgeMetrics
       const sessions = yield* Sessions
       const opencode = yield* OpenCodeClient
+      const interactions = yield* Interactions
+      const chatSettings = yield* ChatSettings
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics>()
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
@@ -77,6 +82,8 @@ export class Bridge extends Context.Service<Bridge, {
             `**All chats:** ${scheduler.inFlight()} running, ${scheduler.depth()} waiting`,
             `**DingTalk:** ${connection.state}`,
             `**OpenCode:** ${reachable ? "reachable" : "not reachable"} at ${opencode.url}`,
+            ...(yield* chatSettings.statusLines(conversationId)),
+            ...(yield* interactions.statusLines(conversationId)),
           ].join("\n")
         })
 
@@ -130,8 +137,18 @@ export class Bridge extends Context.Service<Bridge, {
             case "Command":
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
+            case "Interactive": {
+              yield* metrics.increment("commands")
+              const who = { conversationId, senderKey: message.senderKey, senderId: message.senderId, senderNick: message.senderNick }
+              // Answers act at once: the turn they unblock is running in this very conversation.
+              return yield* isAnswer(decided.command) ? interactions.answer(who, decided.command) : inBackground(chatSettings.run(message, decided.command))
+            }
             case "Turn": {
-              const accepted = yield* scheduler.submit(conversationId, runTurn(message, decided.text, running, queuedAt).pipe(Effect.provideContext(services)))
+              // While the agent waits for a question's answer, a plain message is that answer.
+              const who = { conversationId, senderKey: message.senderKey, senderId: message.senderId, senderNick: message.senderNick }
+              if (yield* interactions.answerText(who, decided.text)) return
+              const turn = interactions.turnStarted(conversationId, message.senderKey).pipe(Effect.andThen(runTurn(message, decided.text, running, queuedAt)))
+              const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")
                 yield* notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`)
