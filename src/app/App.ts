@@ -5,10 +5,13 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { configErrorReport } from "../core/ConfigErrorReport.js"
-import { BridgeConfig } from "../core/BridgeConfig.js"
+import { BridgeConfig, BridgeConfigSchema } from "../core/BridgeConfig.js"
 import { PersistentBridgeLayer } from "./BridgeLayer.js"
 import * as Logging from "../core/Logging.js"
 import { McpStdio } from "../mcp/McpServer.js"
+import { VERSION } from "../core/Version.js"
+import { ExitCode, helpText, parseCli } from "./Cli.js"
+import { runDoctor } from "./Doctor.js"
 import { runAsOwnerOrFollower } from "./Instances.js"
 import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./Sandbox.js"
 
@@ -19,28 +22,50 @@ try {
   // no .env: fine
 }
 
-const sandbox = sandboxRequested(process.argv, process.env)
+const cli = parseCli(process.argv.slice(2))
 
 const LoggingLayer = Layer.unwrap(BridgeConfig.use((settings) => Effect.succeed(Logging.layer(settings.logging))))
-
-const AppLayer = McpStdio.layer.pipe(Layer.provideMerge(LoggingLayer), Layer.provideMerge(sandbox ? sandboxConfigLayer : BridgeConfig.layer))
 
 const fail = (line: string, code: number) => Effect.sync(() => {
   process.stderr.write(`${line}\n`)
   process.exitCode = code
 })
 
-const program = Effect.gen(function*() {
+/** The bridge (or the sandbox) with MCP over stdio: the default command. */
+const serve = (sandbox: boolean) => Effect.gen(function*() {
   const mcp = yield* McpStdio
   yield* Effect.raceFirst(runAsOwnerOrFollower(sandbox ? SandboxBridgeLayer : PersistentBridgeLayer, mcp.route), mcp.closed)
 }).pipe(
-  Effect.provide(AppLayer),
+  Effect.provide(McpStdio.layer.pipe(Layer.provideMerge(LoggingLayer), Layer.provideMerge(sandbox ? sandboxConfigLayer : BridgeConfig.layer))),
   Effect.catchTags({
     ConfigError: (error) => fail(configErrorReport(error), 2),
     CredentialsRejected: (error) => fail(error.message, 2),
     ReconnectExhausted: (error) => fail(error.message, 1),
   })
 )
+
+/** `doctor`: checks in order, one line each on stdout. */
+const doctor = Effect.gen(function*() {
+  const config = Effect.gen(function*() { return yield* BridgeConfigSchema }).pipe(Effect.mapError(configErrorReport))
+  process.exitCode = yield* runDoctor(config, (text) => process.stdout.write(text))
+})
+
+const program = (() => {
+  switch (cli.command._tag) {
+    case "Help":
+      return Effect.sync(() => process.stdout.write(helpText(VERSION)))
+    case "Version":
+      return Effect.sync(() => process.stdout.write(`${VERSION}\n`))
+    case "Invalid":
+      return fail(`dingtalk-mcp-server: ${cli.command.message}. Run "dingtalk-mcp-server --help".`, ExitCode.usage)
+    case "Doctor":
+      return doctor
+    case "Pair":
+      return fail("dingtalk-mcp-server: pairing is not available in this build.", ExitCode.usage)
+    case "Serve":
+      return serve(sandboxRequested(cli.command.sandbox, process.env))
+  }
+})()
 
 // A shutdown asked for by SIGINT/SIGTERM that completed cleanly is a success, not an error (130).
 NodeRuntime.runMain(program, {

@@ -12,8 +12,8 @@ import { chatPageLayer } from "./ChatPage.js"
 const SANDBOX_CREDENTIALS = { DINGTALK_CLIENT_ID: "sandbox-robot", DINGTALK_CLIENT_SECRET: "sandbox-secret", DINGTALK_ACCESS: "open" }
 
 /** Sandbox when asked for, or when neither credential is set (only one set is a configuration error). */
-export const sandboxRequested = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): boolean =>
-  argv.includes("--sandbox") || ((env.DINGTALK_CLIENT_ID ?? "") === "" && (env.DINGTALK_CLIENT_SECRET ?? "") === "")
+export const sandboxRequested = (asked: boolean, env: NodeJS.ProcessEnv): boolean =>
+  asked || ((env.DINGTALK_CLIENT_ID ?? "") === "" && (env.DINGTALK_CLIENT_SECRET ?? "") === "")
 
 /** The configuration in sandbox mode: the emulated robot's credentials, everything else from the environment. */
 export const sandboxConfigLayer = BridgeConfig.layer.pipe(

@@ -2,12 +2,12 @@
  * The one keep-alive HTTP pool for everything the bridge sends to DingTalk (gateway, webhooks,
  * token, robot OpenAPI): at most `DINGTALK_HTTP_MAX_SOCKETS` sockets, a per-request timeout, and
  * retries with backoff on network errors and 5xx — never on 4xx. Counts requests vs new sockets,
- * so connection reuse is observable. Plain `node:http` agents: the pool is the point, so it is
- * driven directly rather than through a client that may abort (and so discard) a pooled socket.
+ * so connection reuse is observable.
  */
 import { Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { HttpClient, HttpClientRequest } from "effect/http"
 import { BridgeConfig } from "../core/BridgeConfig.js"
-import { parseJson, requestJson, scopedAgents } from "../core/RequestJson.js"
+import { describeHttpError, keepAliveHttpClient } from "../core/KeepAliveHttpClient.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 
 /** DingTalk could not be reached, or kept failing with 5xx after the retries. */
@@ -32,12 +32,14 @@ export const redactQuery = (url: string): string => url.replace(/\?.*$/, "?…")
 /** Per-request options: extra headers, and fewer retries where a caller owns its own policy. */
 export interface PostOptions {
   readonly headers?: Record<string, string>
+  /** Default `POST`; the card API updates with `PUT`. */
+  readonly method?: "POST" | "PUT"
   readonly retries?: number
 }
 
-class Retryable {
-  constructor(readonly detail: string) {}
-}
+/** Any JSON body, or undefined when the body is not JSON (DingTalk's error pages are HTML). */
+const JsonBody = Schema.fromJsonString(Schema.Unknown)
+const decodeBody = (text: string) => Schema.decodeUnknownEffect(JsonBody)(text).pipe(Effect.orElseSucceed(() => undefined))
 
 /** POSTs JSON to DingTalk over the shared pool. */
 export class DingTalkHttp extends Context.Service<DingTalkHttp, {
@@ -52,25 +54,33 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       const { httpTimeoutMs, httpRetries, httpMaxSockets } = settings.delivery
       const countNewSocket = () => Effect.runSync(metrics.increment("httpConnections"))
       const agentOptions = { keepAlive: settings.delivery.httpKeepAlive, maxSockets: httpMaxSockets, maxFreeSockets: httpMaxSockets }
-      const agents = yield* scopedAgents(agentOptions, countNewSocket)
+      const pool = (yield* keepAliveHttpClient(agentOptions, countNewSocket)).pipe(
+        HttpClient.mapRequest(HttpClientRequest.acceptJson),
+        // The bound covers the whole answer, body included: a stalled body is retried like a stalled connect;
+        // reading it also frees the socket for reuse.
+        HttpClient.transformResponse((response) => response.pipe(Effect.tap((r) => r.arrayBuffer), Effect.timeout(Duration.millis(httpTimeoutMs)))),
+        // 5xx become errors (retried when transient); 4xx are answers the caller reads.
+        HttpClient.filterStatus((status) => status < 500)
+      )
       const retryPolicy = (times: number) =>
         Schedule.exponential(Duration.millis(Math.min(500, httpTimeoutMs / 4)), 2).pipe(Schedule.upTo({ times: Math.max(0, times) }))
-
-      const attempt = (url: URL, body: unknown, headers: Record<string, string>) =>
-        requestJson({ agents, method: "POST", url, headers, body, timeoutMs: httpTimeoutMs }).pipe(
-          Effect.mapError((error) => new Retryable(error.detail)),
-          Effect.flatMap(({ status, text }) =>
-            status >= 500 ? Effect.fail(new Retryable(`HTTP ${status}: ${text.slice(0, 200)}`)) : Effect.succeed<JsonAnswer>({ status, body: parseJson(text) })
-          )
-        )
+      const clients = new Map<number, typeof pool>()
+      const withRetries = (times: number): typeof pool => {
+        const known = clients.get(times)
+        if (known !== undefined) return known
+        const client = HttpClient.retryTransient(pool, { retryOn: "errors-only", schedule: retryPolicy(times) })
+        clients.set(times, client)
+        return client
+      }
 
       const postJson = Effect.fn("DingTalkHttp.postJson")(function*(url: string, body: unknown, options: PostOptions = {}) {
-        const target = yield* Effect.try({ try: () => new URL(url), catch: () => new DingTalkUnreachable({ url, detail: "invalid URL" }) })
-        return yield* metrics.increment("httpRequests").pipe(
-          Effect.andThen(attempt(target, body, options.headers ?? {})),
-          Effect.retry(retryPolicy(options.retries ?? httpRetries)),
-          Effect.mapError((error) => new DingTalkUnreachable({ url, detail: error.detail }))
+        yield* metrics.increment("httpRequests")
+        const request = HttpClientRequest.make(options.method ?? "POST")(url).pipe(HttpClientRequest.setHeaders(options.headers ?? {}), HttpClientRequest.bodyJsonUnsafe(body))
+        const response = yield* withRetries(options.retries ?? httpRetries).execute(request).pipe(
+          Effect.catch((error) => describeHttpError(error, httpTimeoutMs).pipe(Effect.flatMap((detail) => new DingTalkUnreachable({ url, detail }))))
         )
+        const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
+        return { status: response.status, body: yield* decodeBody(text) } satisfies JsonAnswer
       })
       return DingTalkHttp.of({ postJson })
     })

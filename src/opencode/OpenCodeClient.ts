@@ -1,10 +1,11 @@
 /**
  * The `opencode serve` HTTP API the bridge needs: sessions, a blocking turn, abort.
- * Keep-alive agents, Basic auth when configured, a long per-turn timeout that aborts the
+ * Effect's `HttpClient` on keep-alive agents, Basic auth when configured, a long per-turn timeout that aborts the
  * turn in OpenCode, and errors that tell a person what to do.
  */
-import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
-import { parseJson, requestJson, scopedAgents, type TextAnswer } from "../core/RequestJson.js"
+import { Context, Duration, Effect, flow, identity, Layer, Option, Schema } from "effect"
+import { HttpClient, HttpClientRequest } from "effect/http"
+import { describeHttpError, keepAliveHttpClient } from "../core/KeepAliveHttpClient.js"
 import { BridgeConfig, openCodeAuthHeader } from "../core/BridgeConfig.js"
 
 /** An OpenCode session as listed by `GET /session`. */
@@ -152,6 +153,12 @@ export class QuestionNotFound extends Schema.TaggedError<QuestionNotFound>()("Qu
   }
 }
 
+/** An answer: status and the body as text. */
+interface TextAnswer {
+  readonly status: number
+  readonly text: string
+}
+
 /** Requests that are not turns should answer fast. */
 const CONTROL_TIMEOUT_MS = 15_000
 
@@ -188,12 +195,17 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       const url = settings.opencode.serverUrl
       const auth = Option.getOrUndefined(openCodeAuthHeader(settings))
       const headers: Record<string, string> = auth === undefined ? {} : { authorization: auth }
-      const agents = yield* scopedAgents({ keepAlive: true })
+      // Status checks stay with the callers (`ensureOk`): a 404 or 401 means something different per call.
+      const client = (yield* keepAliveHttpClient({ keepAlive: true })).pipe(
+        HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(url), HttpClientRequest.acceptJson, HttpClientRequest.setHeaders(headers)))
+      )
 
       /** One call; `timeout` 0 leaves the bound to the caller. */
-      const call = (operation: string, method: "GET" | "POST" | "DELETE", path: string, body: unknown, timeoutMs: number) =>
-        requestJson({ agents, method, url: new URL(`${url}${path}`), headers, body, timeoutMs }).pipe(
-          Effect.mapError((error) => new OpenCodeUnreachable({ url, detail: `${error.detail} (${operation})` }))
+      const call = (operation: string, method: "GET" | "POST" | "DELETE", path: string, body: unknown, timeoutMs: number): Effect.Effect<TextAnswer, OpenCodeUnreachable> =>
+        client.execute(HttpClientRequest.make(method)(path).pipe(body === undefined ? identity : HttpClientRequest.bodyJsonUnsafe(body))).pipe(
+          Effect.flatMap((response) => Effect.map(response.text, (text): TextAnswer => ({ status: response.status, text }))),
+          timeoutMs > 0 ? Effect.timeout(Duration.millis(timeoutMs)) : identity,
+          Effect.catch((error) => describeHttpError(error, timeoutMs).pipe(Effect.flatMap((detail) => new OpenCodeUnreachable({ url, detail: `${detail} (${operation})` }))))
         )
 
       const ensureOk = (operation: string, answer: TextAnswer) =>
@@ -202,7 +214,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
           : Effect.fail(new OpenCodeRequestFailed({ operation, status: answer.status, detail: answer.text.slice(0, 300) }))
 
       const readJson = <S extends Schema.Top>(operation: string, schema: S) => (answer: TextAnswer) =>
-        Schema.decodeUnknownEffect(schema)(parseJson(answer.text)).pipe(
+        Schema.decodeUnknownEffect(Schema.fromJsonString(schema))(answer.text).pipe(
           Effect.mapError((error) => new OpenCodeRequestFailed({ operation, status: answer.status, detail: `unexpected answer: ${error.message}` }))
         ) as Effect.Effect<S["Type"], OpenCodeRequestFailed, S["DecodingServices"]>
 

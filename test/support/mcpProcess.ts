@@ -25,9 +25,9 @@ export interface McpProcess {
 }
 
 /** Starts `node dist/main.js` in an empty temp dir (no .env) with exactly the given environment. */
-export const spawnMain = (env: Record<string, string>, options: { node?: string } = {}): McpProcess => {
+export const spawnMain = (env: Record<string, string>, options: { node?: string; args?: ReadonlyArray<string> } = {}): McpProcess => {
   const cwd = mkdtempSync(path.join(tmpdir(), "dingtalk-mcp-"))
-  const child = spawn(options.node ?? process.execPath, [MAIN], {
+  const child = spawn(options.node ?? process.execPath, [MAIN, ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: cwd, ...env },
     stdio: ["pipe", "pipe", "pipe"],

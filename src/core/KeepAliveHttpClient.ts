@@ -1,0 +1,61 @@
+/**
+ * Effect's `HttpClient` (node:http backend) over keep-alive agents owned by the current scope, so
+ * the pool and its sockets stay under the bridge's control. Both HTTP clients of the bridge
+ * (DingTalk and OpenCode) are built here.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { Cause, Effect } from "effect"
+import { HttpClient, type HttpClientError } from "effect/http"
+import http from "node:http"
+import https from "node:https"
+import type { Duplex } from "node:stream"
+
+/** A client on fresh keep-alive agents; `onNewSocket` sees every socket they open (reuse is observable). */
+export const keepAliveHttpClient = (options: http.AgentOptions, onNewSocket: () => void = () => undefined) =>
+  Effect.gen(function*() {
+    const agents = yield* Effect.acquireRelease(
+      Effect.sync(() => ({ http: new CountingHttpAgent(options, onNewSocket), https: new CountingHttpsAgent(options, onNewSocket) })),
+      (agents) => Effect.sync(() => {
+        agents.http.destroy()
+        agents.https.destroy()
+      })
+    )
+    const client = yield* NodeHttpClient.makeNodeHttp.pipe(Effect.provideService(NodeHttpClient.HttpAgent, agents))
+    // Trace headers are ours, not DingTalk's or OpenCode's business.
+    return HttpClient.transformResponse(client, Effect.provideService(HttpClient.TracerPropagationEnabled, false))
+  })
+
+// NodeHttpClient.makeAgent has no hook for new sockets: these subclasses count them (the httpConnections metric).
+class CountingHttpAgent extends http.Agent {
+  constructor(options: http.AgentOptions, private readonly onNewSocket: () => void) {
+    super(options)
+  }
+  override createConnection(...args: Parameters<http.Agent["createConnection"]>): Duplex | null | undefined {
+    this.onNewSocket()
+    return super.createConnection(...args)
+  }
+}
+
+class CountingHttpsAgent extends https.Agent {
+  constructor(options: https.AgentOptions, private readonly onNewSocket: () => void) {
+    super(options)
+  }
+  override createConnection(...args: Parameters<https.Agent["createConnection"]>): Duplex | null | undefined {
+    this.onNewSocket()
+    return super.createConnection(...args)
+  }
+}
+
+/** What went wrong with one request, for a person: the socket error, the status and body, or the timeout. */
+export const describeHttpError = (error: HttpClientError.HttpClientError | Cause.TimeoutError, timeoutMs: number): Effect.Effect<string> => {
+  if (Cause.isTimeoutError(error)) return Effect.succeed(`no answer within ${timeoutMs} ms`)
+  const reason = error.reason
+  if (reason._tag === "StatusCodeError") {
+    return reason.response.text.pipe(
+      Effect.map((text) => `HTTP ${reason.response.status}: ${text.slice(0, 200)}`),
+      Effect.orElseSucceed(() => `HTTP ${reason.response.status}`)
+    )
+  }
+  const cause = "cause" in reason ? reason.cause : undefined
+  return Effect.succeed(cause instanceof Error ? cause.message : reason.description ?? reason._tag)
+}
