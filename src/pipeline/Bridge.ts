@@ -42,7 +42,7 @@ export class Bridge extends Context.Service<Bridge, {
       const opencode = yield* OpenCodeClient
       const interactions = yield* Interactions
       const chatSettings = yield* ChatSettings
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics>()
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | ChatSettings>()
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
       const allowlist = { users: settings.access.allowedUsers, conversations: settings.access.allowedConversations }
@@ -147,7 +147,7 @@ export class Bridge extends Context.Service<Bridge, {
               // While the agent waits for a question's answer, a plain message is that answer.
               const who = { conversationId, senderKey: message.senderKey, senderId: message.senderId, senderNick: message.senderNick }
               if (yield* interactions.answerText(who, decided.text)) return
-              const turn = interactions.turnStarted(conversationId, message.senderKey).pipe(Effect.andThen(runTurn(message, decided.text, running, queuedAt)))
+              const turn = runTurn(message, decided.text, running, queuedAt).pipe(interactions.duringTurn(conversationId, message.senderKey))
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")

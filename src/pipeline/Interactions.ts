@@ -114,8 +114,11 @@ export class Interactions extends Context.Service<Interactions, {
   readonly onEvent: (event: { readonly type: string; readonly properties?: unknown }) => Effect.Effect<void>
   /** Posts requests OpenCode has pending that the chat has not seen (after a restart or a lost event stream). */
   readonly resync: Effect.Effect<void>
-  /** Records who sent the prompt of the turn that starts now in the conversation. */
-  readonly turnStarted: (conversationId: string, senderKey: string) => Effect.Effect<void>
+  /**
+   * Wraps a turn: records who sent its prompt (they may answer in a group) and, while any turn runs,
+   * checks OpenCode's pending requests every second — a safety net for events that never arrived.
+   */
+  readonly duringTurn: (conversationId: string, senderKey: string) => <A, E, R>(turn: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Acts on `/allow`, `/always`, `/deny`, `/skip` (in the background: it never waits for the turn). */
   readonly answer: (who: Answerer, command: AnswerCommand) => Effect.Effect<void>
   /** A plain message while a question waits is its answer: true when it was taken as one. */
@@ -254,10 +257,14 @@ export class Interactions extends Context.Service<Interactions, {
       }
 
       const resync = Effect.gen(function*() {
+        const startedAt = yield* Clock.currentTimeMillis
         const permissions = yield* opencode.listPermissions
-        for (const request of permissions) yield* track("permission", request.id, request.sessionID, { permission: request })
         const questions = yield* opencode.listQuestions
+        const listed = new Set([...permissions.map((r) => r.id), ...questions.map((r) => r.id)])
+        for (const request of permissions) yield* track("permission", request.id, request.sessionID, { permission: request })
         for (const request of questions) yield* track("question", request.id, request.sessionID, { question: request })
+        // Gone from OpenCode's lists without an event we saw: answered somewhere else.
+        for (const request of [...pending.values()]) if (request.askedAt < startedAt && !listed.has(request.id)) yield* answeredElsewhere(request.id, "answered")
       }).pipe(Effect.catch((error) => Effect.logWarning("Could not read OpenCode's pending requests").pipe(Effect.annotateLogs({ error: error.message }))))
 
       /** Picks the request a typed answer means: by number, or the only one of that kind. */
@@ -379,11 +386,29 @@ export class Interactions extends Context.Service<Interactions, {
           })
         })
 
+      // Requests already waiting when the bridge starts (it restarted while the agent asked) are posted again.
+      yield* Effect.forkIn(resync, scope)
+
+      let turnsRunning = 0
+      let poller: Fiber.Fiber<void> | undefined
+      const poll = resync.pipe(Effect.andThen(Effect.sleep(Duration.seconds(1))), Effect.forever, Effect.asVoid)
+      const duringTurn = (conversationId: string, senderKey: string) => <A, E, R>(turn: Effect.Effect<A, E, R>) =>
+        Effect.gen(function*() {
+          askers.set(conversationId, senderKey)
+          if (turnsRunning++ === 0) poller = yield* Effect.forkIn(poll, scope)
+          return yield* turn
+        }).pipe(Effect.ensuring(Effect.suspend(() => {
+          if (--turnsRunning > 0 || poller === undefined) return Effect.void
+          const stopping = poller
+          poller = undefined
+          return Fiber.interrupt(stopping).pipe(Effect.asVoid)
+        })))
+
       // On shutdown the timers go with the scope; OpenCode keeps the requests, and a restart posts them again.
       return Interactions.of({
         onEvent,
         resync,
-        turnStarted: (conversationId, senderKey) => Effect.sync(() => void askers.set(conversationId, senderKey)),
+        duringTurn,
         answer,
         answerText,
         cardAction,

@@ -8,6 +8,7 @@ import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { ChatSettings } from "./ChatSettings.js"
 
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
@@ -40,7 +41,8 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
       running.set(conversationId, sessionId)
       const requestAt = yield* Clock.currentTimeMillis
-      const result = yield* opencode.prompt(sessionId, textPrompt(text)).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
+      const choice = yield* (yield* ChatSettings).promptOptions(conversationId)
+      const result = yield* opencode.prompt(sessionId, textPrompt(text), choice).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
       return { result, beforeRequest: requestAt - startedAt, answeredAt }

@@ -31,6 +31,10 @@ export const startRealOpenCode = async (options: {
   /** The `mcp` section, given the URL the server will have (its MCP servers may call back into it). */
   readonly mcp?: (opencodeUrl: string) => Record<string, unknown>
   readonly password?: string
+  /** OpenCode's `permission` section; default: allow everything (tool calls never wait for a person). */
+  readonly permission?: Record<string, unknown>
+  /** More models of the fake provider besides `echo` (same fake model server). */
+  readonly extraModels?: ReadonlyArray<string>
 }): Promise<RealOpenCode> => {
   const dir = mkdtempSync(path.join(tmpdir(), "opencode-e2e-"))
   const home = (name: string) => {
@@ -43,14 +47,14 @@ export const startRealOpenCode = async (options: {
   writeFileSync(path.join(dir, "opencode.json"), JSON.stringify({
     $schema: "https://opencode.ai/config.json",
     provider: {
-      fake: { npm: "@ai-sdk/openai-compatible", name: "fake", options: { baseURL: options.modelUrl, apiKey: "x" }, models: { echo: { name: "echo", tool_call: true } } },
+      fake: { npm: "@ai-sdk/openai-compatible", name: "fake", options: { baseURL: options.modelUrl, apiKey: "x" }, models: Object.fromEntries(["echo", ...(options.extraModels ?? [])].map((id) => [id, { name: id, tool_call: true }])) },
     },
     model: "fake/echo",
     small_model: "fake/echo",
     autoupdate: false,
     share: "disabled",
     // Tool calls must not wait for a person to approve them.
-    permission: { "*": "allow" },
+    permission: options.permission ?? { "*": "allow" },
     ...(options.mcp === undefined ? {} : { mcp: options.mcp(url) }),
   }))
   const child = spawn(OPENCODE, ["serve", "--port", String(port), "--hostname", "127.0.0.1"], {

@@ -1,0 +1,187 @@
+/**
+ * End to end against a real `opencode serve` with `"permission": {"bash": "ask"}` and a model that
+ * calls `bash` or the `question` tool: the request reaches the chat, typed answers act at once (the
+ * turn is waiting for them), group members who did not ask are refused, an unanswered request is
+ * rejected after the timeout; and `/model`, `/agent`, `/sessions`, `/session <n>` survive a restart.
+ */
+import { Effect } from "effect"
+import { mkdtempSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
+import { type FakeModel, startFakeModel } from "../../src/testing/FakeModel.js"
+import { startBridge, startPersistentBridge, testEnv } from "../support/bridge.js"
+import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
+
+let model: FakeModel
+let opencode: RealOpenCode
+let dingtalk: DingTalkEmulator
+let stateDir: string
+
+const BASH = `CALLTOOL bash {"command":"echo permitted","description":"Print a word"}`
+const QUESTION = `CALLTOOL question ${JSON.stringify({
+  questions: [{ question: "Which colour?", header: "Colour", options: [{ label: "Red", description: "warm" }, { label: "Blue", description: "cool" }] }],
+})}`
+
+/** Runs an in-process bridge for the duration of `body`. */
+const withBridge = (env: Record<string, string>, body: () => Promise<void>, persistent = false) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const before = dingtalk.totalConnections
+    const full = testEnv(dingtalk, opencode.url, { DINGTALK_ACCESS: "open", BRIDGE_STATE_DIR: stateDir, ...env })
+    yield* persistent ? startPersistentBridge(full) : startBridge(full)
+    yield* Effect.promise(() => dingtalk.waitForNewConnection(before, 10_000))
+    yield* Effect.promise(body)
+  })))
+
+/** The next reply in `conversationId` after the `seen` first ones. */
+const nextReply = async (conversationId: string, seen: number, timeoutMs = 30_000) => (await dingtalk.waitForReplies(seen + 1, { conversationId, timeoutMs }))[seen]!
+
+/** When OpenCode first lists a pending permission request (`performance.now()`). */
+const whenOpenCodeAsks = async () => {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    const pending = await (await fetch(`${opencode.url}/permission`)).json() as Array<unknown>
+    if (pending.length > 0) return performance.now()
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  throw new Error("OpenCode never asked for permission")
+}
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(path.join(tmpdir(), "interactive-state-"))
+  model = await startFakeModel()
+  dingtalk = await startDingTalkEmulator()
+  opencode = await startRealOpenCode({ modelUrl: model.url, permission: { bash: "ask" }, extraModels: ["other"] })
+}, 90_000)
+
+afterAll(async () => {
+  await opencode?.stop()
+  await Promise.all([model?.close(), dingtalk?.close()])
+  if (stateDir !== undefined) rmSync(stateDir, { recursive: true, force: true })
+})
+
+describe("permission requests and questions from a real OpenCode", () => {
+  it("the request reaches the chat within 2 s and /allow lets the turn finish with the tool's result", async () => {
+    await withBridge({}, async () => {
+      const cid = "cid-allow"
+      dingtalk.pushMessage({ text: BASH, conversationId: cid })
+      const openedAt = await whenOpenCodeAsks()
+      const asked = await nextReply(cid, 0)
+      expect(asked.text).toContain("OpenCode asks for permission")
+      expect(asked.text).toContain("echo permitted")
+      expect(asked.text).toContain("/allow 1")
+      expect(asked.at - openedAt).toBeLessThan(2_000)
+      dingtalk.pushMessage({ text: "/allow", conversationId: cid })
+      const replies = await dingtalk.waitForReplies(3, { conversationId: cid, timeoutMs: 30_000 })
+      const texts = replies.map((r) => r.text)
+      expect(texts.some((t) => t.startsWith("✅ Allowed once"))).toBe(true)
+      expect(texts.some((t) => t.startsWith("TOOL RESULT:") && t.includes("permitted"))).toBe(true)
+    })
+  }, 60_000)
+
+  it("/deny with a reason lets the agent continue with that reason", async () => {
+    await withBridge({}, async () => {
+      const cid = "cid-deny"
+      dingtalk.pushMessage({ text: BASH, conversationId: cid })
+      await nextReply(cid, 0)
+      dingtalk.pushMessage({ text: "/deny because it is Friday", conversationId: cid })
+      const replies = await dingtalk.waitForReplies(3, { conversationId: cid, timeoutMs: 30_000 })
+      const texts = replies.map((r) => r.text)
+      expect(texts.some((t) => t.startsWith("🚫 Rejected by") && t.includes("because it is Friday"))).toBe(true)
+      expect(texts.some((t) => t.startsWith("TOOL RESULT:") && t.includes("because it is Friday"))).toBe(true)
+    })
+  }, 60_000)
+
+  it("in a group, only the sender of the prompt (or an admin) may answer", async () => {
+    await withBridge({ DINGTALK_ADMINS: "boss" }, async () => {
+      const cid = "cid-group"
+      const group = { conversationId: cid, conversationType: "2" as const }
+      dingtalk.pushMessage({ ...group, text: BASH, senderStaffId: "alice" })
+      await nextReply(cid, 0)
+      dingtalk.pushMessage({ ...group, text: "/allow", senderStaffId: "mallory" })
+      const refused = await nextReply(cid, 1)
+      expect(refused.text).toContain("Only the person who sent the prompt or an admin")
+      dingtalk.pushMessage({ ...group, text: "/allow 1", senderStaffId: "boss", senderNick: "Boss" })
+      const replies = await dingtalk.waitForReplies(4, { conversationId: cid, timeoutMs: 30_000 })
+      expect(replies.some((r) => r.text.startsWith("✅ Allowed once by Boss"))).toBe(true)
+      expect(replies.some((r) => r.text.startsWith("TOOL RESULT:") && r.text.includes("permitted"))).toBe(true)
+    })
+  }, 60_000)
+
+  it("an unanswered request is rejected after BRIDGE_PERMISSION_TIMEOUT_MS and the user is told", async () => {
+    await withBridge({ BRIDGE_PERMISSION_TIMEOUT_MS: "2000" }, async () => {
+      const cid = "cid-timeout"
+      dingtalk.pushMessage({ text: BASH, conversationId: cid })
+      const asked = await nextReply(cid, 0)
+      expect(asked.text).toContain("within 2 s")
+      const replies = await dingtalk.waitForReplies(3, { conversationId: cid, timeoutMs: 30_000 })
+      const texts = replies.map((r) => r.text)
+      expect(texts.some((t) => t.startsWith("⌛ Request #1 got no answer within 2 s"))).toBe(true)
+      // The agent was told why (the rejection message is its tool result).
+      expect(texts.some((t) => t.startsWith("TOOL RESULT:") && t.includes("No answer came from DingTalk"))).toBe(true)
+    })
+  }, 60_000)
+
+  it("a question is answered by its option number", async () => {
+    await withBridge({}, async () => {
+      const cid = "cid-question"
+      dingtalk.pushMessage({ text: QUESTION, conversationId: cid })
+      const asked = await nextReply(cid, 0)
+      expect(asked.text).toContain("Which colour?")
+      expect(asked.text).toContain("2. **Blue**")
+      dingtalk.pushMessage({ text: "2", conversationId: cid })
+      const replies = await dingtalk.waitForReplies(3, { conversationId: cid, timeoutMs: 30_000 })
+      const texts = replies.map((r) => r.text)
+      expect(texts.some((t) => t.startsWith("✅ Answered by") && t.includes("Blue"))).toBe(true)
+      expect(texts.some((t) => t.startsWith("TOOL RESULT:") && t.includes("Blue"))).toBe(true)
+    })
+  }, 60_000)
+})
+
+describe("sessions, models and agents chosen from chat", () => {
+  it("/model, /agent and /session apply to the next prompts and survive a restart", async () => {
+    const cid = "cid-settings"
+    let seen = 0
+    const say = async (text: string) => {
+      dingtalk.pushMessage({ text, conversationId: cid })
+      return (await nextReply(cid, seen++)).text
+    }
+    let firstSession = ""
+    await withBridge({}, async () => {
+      expect(await say("first")).toBe("ECHO: first")
+      expect(await say("/new")).toContain("Started a new OpenCode session")
+      expect(await say("second")).toBe("ECHO: second")
+      const list = await say("/sessions")
+      expect(list).toMatch(/1\. ▶ .*\n2\. /)
+      firstSession = /2\. .*\(`(ses_[^`]+)`\)/.exec(list)![1]!
+      expect(await say("/session 2")).toContain(firstSession)
+      const agents = await say("/agent")
+      expect(agents).toContain("`plan`")
+      expect(agents).not.toContain("`explore`")
+      expect(await say("/agent plan")).toContain("`plan`")
+      expect(await say("/model fake/other")).toContain("fake/other")
+      expect(await say("/model nosuch")).toContain("provider/model")
+    }, true)
+    const file = path.join(stateDir, `${dingtalk.clientId}.choices.json`)
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+
+    // After a restart: same session, model and agent.
+    await withBridge({}, async () => {
+      const status = await say("/status")
+      expect(status).toContain("**Model:** fake/other")
+      expect(status).toContain("**Agent:** plan")
+      // The plan agent adds its reminder to the prompt, which the echo model repeats.
+      const third = await say("third")
+      expect(third).toMatch(/^ECHO: third/)
+      expect(third).toContain("Plan Mode")
+      const history = await (await fetch(`${opencode.url}/session/${firstSession}/message`)).json() as Array<{ info: { role: string; modelID?: string; agent?: string; mode?: string } }>
+      const last = history.filter((m) => m.info.role === "assistant").at(-1)!
+      expect(last.info.modelID).toBe("other")
+      expect(last.info.agent ?? last.info.mode).toBe("plan")
+      const list = await say("/sessions")
+      expect(list).toContain(`1. ▶ `)
+      expect(list.split("\n").find((l) => l.startsWith("1. "))).toContain(firstSession)
+    }, true)
+  }, 90_000)
+})
