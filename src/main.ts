@@ -4,10 +4,11 @@
  * for MCP, then start the app. Everything that loads Effect comes after these two guards.
  */
 import module from "node:module"
-import { relaunchOnPinnedNode } from "./app/PinnedNode.js"
+import { exitWithLauncher, relaunchOnPinnedNode } from "./app/PinnedNode.js"
 import { routeConsoleToStderr } from "./app/StdoutGuard.js"
 
 if (!relaunchOnPinnedNode()) {
+  exitWithLauncher()
   routeConsoleToStderr()
   // Effect and the SDKs are large: V8's on-disk code cache roughly halves start-up after the first run.
   module.enableCompileCache?.()

@@ -3,7 +3,10 @@
  * Runs until the MCP client leaves, a signal arrives, or the DingTalk connection fails for good.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Effect, Exit, Layer, Result } from "effect"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { loadEnvFiles, packageDirOf } from "../core/EnvFile.js"
 import { configErrorReport } from "../core/ConfigErrorReport.js"
 import { BridgeConfig, BridgeConfigSchema } from "../core/BridgeConfig.js"
 import { PersistentBridgeLayer } from "./BridgeLayer.js"
@@ -15,12 +18,10 @@ import { runDoctor } from "./Doctor.js"
 import { runAsOwnerOrFollower } from "./Instances.js"
 import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./Sandbox.js"
 
-// A .env in the working directory fills in what the real environment does not set.
-try {
-  process.loadEnvFile()
-} catch {
-  // no .env: fine
-}
+// The package directory's .env and --env-file fill in what the real environment does not set; never the
+// working directory's (when OpenCode launches us, that is someone's project).
+const envLoad = loadEnvFiles({ argv: process.argv, env: process.env, packageDir: packageDirOf(path.dirname(fileURLToPath(import.meta.url))) })
+if (Result.isSuccess(envLoad)) for (const warning of envLoad.success.warnings) process.stderr.write(`${warning}\n`)
 
 const cli = parseCli(process.argv.slice(2))
 
@@ -41,6 +42,7 @@ const serve = (sandbox: boolean) => Effect.gen(function*() {
     ConfigError: (error) => fail(configErrorReport(error), 2),
     CredentialsRejected: (error) => fail(error.message, 2),
     ReconnectExhausted: (error) => fail(error.message, 1),
+    StateDirUnusable: (error) => fail(error.message, 1),
   })
 )
 
@@ -68,7 +70,8 @@ const program = (() => {
 })()
 
 // A shutdown asked for by SIGINT/SIGTERM that completed cleanly is a success, not an error (130).
-NodeRuntime.runMain(program, {
+// A bad .env stops the start before anything reads the configuration.
+NodeRuntime.runMain(Result.isFailure(envLoad) ? fail(envLoad.failure.message, 2) : program, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0)),
 })

@@ -3,7 +3,6 @@
  * caller provides (the CLI from the environment, an embedding app or a test from its own layers).
  */
 import { Effect, Layer } from "effect"
-import { RateLimiter } from "effect/persistence"
 import { Bridge } from "../pipeline/Bridge.js"
 import { AccessToken } from "../dingtalk/AccessToken.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
@@ -11,27 +10,28 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { DingTalkHttp } from "../dingtalk/DingTalkHttp.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { Delivery } from "../dingtalk/Delivery.js"
+import { SendLimiter } from "../dingtalk/SendLimiter.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { ModelCatalog } from "../opencode/ModelCatalog.js"
 import { ChatChoices } from "../pipeline/ChatChoices.js"
 import { ChatSettings } from "../pipeline/ChatSettings.js"
 import { Interactions } from "../pipeline/Interactions.js"
 
-const RateLimiterLive = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
-
 /** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
-const makeServicesLayer = (conversations: Layer.Layer<Conversations>) =>
-  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer)),
-    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, RateLimiterLive)),
+const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>) =>
+  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
+    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, SendLimiter.layer)),
     Layer.provideMerge(BridgeMetrics.layer)
   )
 
 /** Permission requests and questions answered from chat, and the per-chat session/model/agent choices. */
 const makeInteractiveLayer = (choices: Layer.Layer<ChatChoices>) =>
-  Layer.mergeAll(Interactions.layer, ChatSettings.layerWith(undefined)).pipe(Layer.provideMerge(choices))
+  Layer.mergeAll(Interactions.layer, ChatSettings.layer).pipe(Layer.provideMerge(choices))
 
 /** Every service, with conversations kept in memory (requires `BridgeConfig`). */
 export const ServicesLayer = makeServicesLayer(Conversations.layer)
@@ -44,6 +44,8 @@ export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
   Effect.succeed(Bridge.layer.pipe(
     Layer.provideMerge(makeInteractiveLayer(ChatChoices.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".choices.json")))),
     Layer.provideMerge(makeServicesLayer(
-    Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"))
+    Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
+      legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
+    })
   ))))
 ))

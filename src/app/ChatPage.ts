@@ -1,9 +1,12 @@
 /**
  * The sandbox's web chat on 127.0.0.1: people type as DingTalk users, the embedded emulator pushes
  * their messages to the real pipeline, and the robot's replies (as the emulator received them) are
- * shown with live bridge stats and OpenCode's reachability.
+ * shown with live bridge stats and OpenCode's reachability. The page is local but a browser visits other
+ * sites too: Host and Origin must be this page's, `/api/*` needs the per-run token embedded in the page,
+ * bodies are JSON only (a cross-site form or `text/plain` fetch cannot send one without a preflight) and capped.
  */
 import { Console, Effect, Layer } from "effect"
+import { randomBytes } from "node:crypto"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
@@ -11,6 +14,7 @@ import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import type { DingTalkEmulator } from "../emulator/DingTalkEmulator.js"
 import { chatPageHtml } from "./ChatPageHtml.js"
+import { SANDBOX_LIMITS, checkSandboxRequest, readJsonBody, withToken } from "./SandboxGuard.js"
 
 interface Chat {
   readonly id: string
@@ -24,19 +28,6 @@ interface UserMessage {
   readonly text: string
   readonly at: number
 }
-
-const readJson = (request: http.IncomingMessage): Promise<any> =>
-  new Promise((resolve) => {
-    let body = ""
-    request.on("data", (chunk) => (body += chunk))
-    request.on("end", () => {
-      try {
-        resolve(JSON.parse(body))
-      } catch {
-        resolve({})
-      }
-    })
-  })
 
 const listenOn = (server: http.Server, host: string, port: number) =>
   new Promise<number>((resolve, reject) => {
@@ -53,6 +44,8 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
     const metrics = yield* BridgeMetrics
     const stream = yield* DingTalkStream
     const opencode = yield* OpenCodeClient
+    // Page requests run in the application's runtime: its logger, log level, tracer and metrics.
+    const run = Effect.runPromiseWith(yield* Effect.context<never>())
     const chats: Array<Chat> = [
       { id: "cid-sandbox-1on1", type: "1", title: "Robot" },
       { id: "cid-sandbox-group", type: "2", title: "Sandbox team" },
@@ -62,7 +55,7 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
     const wallClock = (at: number) => Date.now() - (performance.now() - at)
 
     const state = async (conversationId: string | null) => {
-      const [snapshot, connection, reachable] = await Effect.runPromise(Effect.all([metrics.snapshot, stream.status, opencode.reachable]))
+      const [snapshot, connection, reachable] = await run(Effect.all([metrics.snapshot, stream.status, opencode.reachable]))
       const messages = conversationId === null ? [] : [
         ...sent.filter((m) => m.conversationId === conversationId).map((m) => ({ from: "user", sender: m.sender, text: m.text, at: m.at })),
         ...emulator.repliesFor(conversationId).map((r) => ({ from: "robot", text: r.text, route: r.route, at: wallClock(r.at) })),
@@ -84,35 +77,54 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
       }
     }
 
+    // A fresh secret per run: only a page this process served can call its API.
+    const token = randomBytes(24).toString("base64url")
+    let boundPort = options.port
+
     const handle = async (request: http.IncomingMessage, response: http.ServerResponse) => {
       const url = new URL(request.url ?? "/", "http://localhost")
-      const json = (body: unknown) => {
-        response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" })
+      const json = (body: unknown, status = 200) => {
+        response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" })
         response.end(JSON.stringify(body))
       }
+      const refusal = checkSandboxRequest(request, url.pathname, { port: boundPort, token })
+      if (refusal !== undefined) return json({ error: refusal.message }, refusal.status)
+      const readJson = async () => {
+        const body = await readJsonBody(request)
+        if (body._tag === "Refused") {
+          json({ error: body.message }, body.status)
+          return undefined
+        }
+        return body.value
+      }
       if (request.method === "GET" && url.pathname === "/") {
-        response.writeHead(200, { "content-type": "text/html; charset=utf-8" })
-        return response.end(chatPageHtml)
+        response.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "x-frame-options": "DENY", "x-content-type-options": "nosniff" })
+        return response.end(withToken(chatPageHtml, token))
       }
       if (request.method === "GET" && url.pathname === "/api/state") return json(await state(url.searchParams.get("conversation")))
       if (request.method === "POST" && url.pathname === "/api/chats") {
-        const { type } = await readJson(request)
+        const body = await readJson()
+        if (body === undefined) return
+        if (chats.length >= SANDBOX_LIMITS.maxChats) return json({ error: `At most ${SANDBOX_LIMITS.maxChats} chats; restart the sandbox for a fresh set.` }, 429)
+        const { type } = body
         const n = chats.length + 1
         const chat: Chat = type === "2" ? { id: `cid-sandbox-group-${n}`, type: "2", title: `Group ${n}` } : { id: `cid-sandbox-${n}`, type: "1", title: `Chat ${n}` }
         chats.push(chat)
         return json(chat)
       }
       if (request.method === "POST" && url.pathname === "/api/send") {
-        const { conversationId, sender, text } = await readJson(request)
+        const body = await readJson()
+        if (body === undefined) return
+        const { conversationId, sender, text } = body
         const chat = chats.find((c) => c.id === conversationId)
         if (chat === undefined || typeof text !== "string" || text.trim() === "") {
           response.writeHead(400, { "content-type": "application/json" })
           return response.end(JSON.stringify({ error: "unknown chat or empty text" }))
         }
         const name = typeof sender === "string" && sender.trim() !== "" ? sender.trim() : "Sandbox user"
-        sent.push({ conversationId, sender: name, text, at: Date.now() })
+        sent.push({ conversationId: chat.id, sender: name, text, at: Date.now() })
         emulator.pushMessage({
-          conversationId, conversationType: chat.type, text, senderNick: name,
+          conversationId: chat.id, conversationType: chat.type, text, senderNick: name,
           senderStaffId: `sandbox-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`,
           ...(chat.type === "2" ? { conversationTitle: chat.title } : {}),
         })
@@ -135,6 +147,7 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
       })
     )
     const port = yield* Effect.promise(() => listenOn(server, options.host, options.port).catch(() => listenOn(server, options.host, 0)))
+    boundPort = port
     yield* Console.error([
       "",
       "  Sandbox mode: DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET are not set, so a local DingTalk emulator",

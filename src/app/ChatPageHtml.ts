@@ -90,8 +90,11 @@ function markdown(text) {
   if (code !== null) out.push("<pre><code>" + escapeHtml(code.join("\\n")) + "</code></pre>")
   return out.join("")
 }
+// The server puts a per-run token in the page; every API call carries it.
+const token = document.querySelector('meta[name="sandbox-token"]').content
 async function api(path, body) {
-  const response = await fetch(path, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+  const headers = { "x-sandbox-token": token }
+  const response = await fetch(path, body === undefined ? { headers } : { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) })
   return response.json()
 }
 function renderChats() {

@@ -2,7 +2,7 @@
  * The life of one instance: own the robot (DingTalk connection, pipeline, and the tool calls of the
  * other instances), or follow the owner (forward tool calls to it) until it goes, then try again.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import type { ConnectionFatal } from "../dingtalk/DingTalkStream.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { serveMcpHttp } from "../mcp/McpHttp.js"
@@ -20,7 +20,8 @@ export const runAsOwnerOrFollower = <E, R>(
 
     const own = (onOwned: (dispatch: ToolDispatch) => void) =>
       Effect.scoped(Effect.gen(function*() {
-        const context = yield* Layer.build(bridgeLayer)
+        // The app's own context (logger, log level, tracer) with the bridge's services on top, for tool and HTTP calls.
+        const context = Context.merge(yield* Effect.context<R | BridgeConfig>(), yield* Layer.build(bridgeLayer))
         const dispatch = localDispatch(context)
         yield* serveMcpHttp(dispatch).pipe(Effect.provideService(BridgeConfig, settings), Effect.provideContext(context))
         onOwned(dispatch)

@@ -1,7 +1,9 @@
 /**
  * Effect 4 needs Node ≥ 22, but OpenCode spawns `node dist/main.js` with whatever `node` is on PATH.
  * When that is older, re-execute this script with the project's pinned Node (the `node` devDependency),
- * passing stdio, the exit code and signals through. No dependencies: this runs on old Node.
+ * passing stdio, the exit code and signals through. The child is tied to this launcher by an IPC
+ * channel: when the launcher dies, even by SIGKILL, the channel closes and the child exits at once
+ * (see `exitWithLauncher`), so no orphan keeps the DingTalk connection. No dependencies: this runs on old Node.
  */
 import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -34,9 +36,12 @@ export const relaunchOnPinnedNode = (): boolean => {
     return true
   }
   const child = spawn(pinned, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: "inherit",
+    // fd 3 is the IPC channel: its end tells the child that this launcher is gone.
+    stdio: ["inherit", "inherit", "inherit", "ipc"],
     env: { ...process.env, [RELAUNCHED]: "1" },
   })
+  // The channel must not keep this launcher alive on its own; the child's exit ends it.
+  child.channel?.unref()
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, forward(signal))
   child.on("error", (error) => {
@@ -52,4 +57,22 @@ export const relaunchOnPinnedNode = (): boolean => {
     }
   })
   return true
+}
+
+/**
+ * In a child started by `relaunchOnPinnedNode`: exit when the launcher's IPC channel closes (the
+ * launcher died, whatever the signal). SIGTERM first so the app releases the ownership socket and
+ * flushes replies; a hard exit follows if that takes too long.
+ */
+export const exitWithLauncher = (graceMs = 800): void => {
+  const relaunched = process.env[RELAUNCHED] !== undefined
+  // Processes this one starts (OpenCode, its MCP servers) must check their own Node afresh.
+  delete process.env[RELAUNCHED]
+  if (!relaunched || process.channel === undefined) return
+  // Only the disconnect matters; the channel itself must not hold the event loop open.
+  process.channel.unref()
+  process.once("disconnect", () => {
+    setTimeout(() => process.exit(process.exitCode ?? 1), graceMs).unref()
+    process.kill(process.pid, "SIGTERM")
+  })
 }

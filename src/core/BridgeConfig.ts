@@ -77,6 +77,8 @@ const opencode = Config.all({
   username: Config.String("OPENCODE_SERVER_USERNAME").pipe(Config.withDefault("opencode")),
   password: Config.option(NonEmptySecret("OPENCODE_SERVER_PASSWORD")),
   turnTimeoutMs: PositiveInt("OPENCODE_TURN_TIMEOUT_MS", 600_000),
+  /** The event stream is reopened after this much silence (OpenCode sends a heartbeat about every 10 s). */
+  eventSilenceMs: PositiveInt("OPENCODE_EVENT_SILENCE_MS", 30_000),
 })
 
 /** The message pipeline between the two. */
@@ -110,12 +112,22 @@ const instance = Config.all({
   stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
 })
 
+/** Loopback names and addresses: only these may serve MCP over HTTP without a token. */
+export const isLoopbackHost = (host: string): boolean => /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i.test(host.trim())
+
 /** MCP over Streamable HTTP on the owner, when a port is set. */
 const mcpHttp = Config.all({
   port: Config.option(Config.Port("MCP_HTTP_PORT")),
   host: Config.String("MCP_HTTP_HOST").pipe(Config.withDefault("127.0.0.1")),
   token: Config.option(NonEmptySecret("MCP_HTTP_TOKEN")),
-})
+}).pipe(
+  // The tools drive the robot: serving them beyond this machine without a token would hand it to the network.
+  Config.mapEffect((settings) =>
+    Option.isSome(settings.port) && Option.isNone(settings.token) && !isLoopbackHost(settings.host)
+      ? invalid(`MCP_HTTP_HOST=${settings.host} is not a loopback address, so MCP_HTTP_TOKEN must be set (or bind MCP_HTTP_HOST to 127.0.0.1).`)
+      : Effect.succeed(settings)
+  )
+)
 
 /** The sandbox chat page (sandbox mode only). */
 const sandbox = Config.all({
@@ -158,3 +170,25 @@ export class BridgeConfig extends Context.Service<BridgeConfig, BridgeSettings>(
   static readonly layerFrom = (env: Record<string, string>) =>
     Layer.effect(BridgeConfig, BridgeConfigSchema.parse(ConfigProvider.fromUnknown(env)))
 }
+
+/**
+ * Every variable this file reads: a `.env` key with a DINGTALK_/BRIDGE_/MCP_/OPENCODE_ prefix that is not
+ * here is refused as a typo (src/core/EnvFile.ts). Add a new variable here when you add it above
+ * (test/core/EnvFile.test.ts checks that every name in this file is listed).
+ */
+export const CONFIG_VARIABLES: ReadonlyArray<string> = [
+  "DINGTALK_CLIENT_ID", "DINGTALK_CLIENT_SECRET", "DINGTALK_API_URL", "DINGTALK_ROBOT_CODE",
+  "DINGTALK_RECONNECT_BASE_MS", "DINGTALK_RECONNECT_MAX_ATTEMPTS", "DINGTALK_RECONNECT_JITTER", "DINGTALK_HEALTHY_AFTER_MS",
+  "DINGTALK_PING_INTERVAL_MS", "DINGTALK_DEAD_SOCKET_MS", "DINGTALK_DISCONNECT_DRAIN_MS",
+  "DINGTALK_ACCESS", "DINGTALK_ALLOWED_USERS", "DINGTALK_ALLOWED_CONVERSATIONS", "DINGTALK_ADMINS",
+  "OPENCODE_SERVER_URL", "OPENCODE_SERVER_USERNAME", "OPENCODE_SERVER_PASSWORD", "OPENCODE_TURN_TIMEOUT_MS",
+  "BRIDGE_CONCURRENCY", "BRIDGE_BACKLOG", "BRIDGE_DEDUP_CAPACITY", "BRIDGE_DEDUP_TTL_MS", "BRIDGE_SESSION_CACHE_CAPACITY",
+  "BRIDGE_SESSION_CACHE_TTL_MS",
+  "DINGTALK_MAX_MESSAGE_BYTES", "DINGTALK_RATE_LIMIT", "DINGTALK_RATE_WINDOW_MS", "DINGTALK_RATE_LIMIT_KEY",
+  "DINGTALK_THROTTLE_RETRY_MS", "DINGTALK_HTTP_MAX_SOCKETS", "DINGTALK_HTTP_KEEP_ALIVE", "DINGTALK_HTTP_TIMEOUT_MS",
+  "DINGTALK_HTTP_RETRIES", "DINGTALK_SHUTDOWN_GRACE_MS",
+  "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR",
+  "MCP_HTTP_PORT", "MCP_HTTP_HOST", "MCP_HTTP_TOKEN",
+  "SANDBOX_PORT", "LOG_LEVEL", "LOG_FORMAT",
+  "BRIDGE_PERMISSION_TIMEOUT_MS", "DINGTALK_ACTION_CARD_TEMPLATE_ID",
+]

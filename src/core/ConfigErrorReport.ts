@@ -10,7 +10,7 @@ export const describeConfigError = (error: Config.ConfigError): string => {
   const expected = /Expected ([^\n)]+)/.exec(text)?.[1]
   if (name !== undefined && expected === "string") return `${name} is not set.`
   if (name !== undefined) return `${name} is invalid: expected ${expected ?? "a different value"}.`
-  return text.replace(/^SourceError\(|\)$/g, "")
+  return text.replace(/^SourceError\(|\)$/g, "").replace(/^SourceError: /, "")
 }
 
 /** The whole message printed before exiting with code 2. */

@@ -5,7 +5,7 @@
 import os from "node:os"
 import path from "node:path"
 
-/** A file of this client ID's state, e.g. `.sock` or `.conversations.json`. */
+/** A file or folder of this client ID's state, e.g. `.sock` or `.conversations`. */
 export const statePathFor = (stateDir: string, clientId: string, suffix: string): string =>
   path.join(stateDir, `${clientId.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64)}${suffix}`)
 

@@ -2,9 +2,9 @@
  * The conversations the robot has seen: where to reply (the freshest `sessionWebhook`) and who is
  * in them. `dingtalk_send_message` and `dingtalk_list_conversations` read this; the pipeline writes it.
  */
-import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
-import path from "node:path"
+import { NodeFileSystem, NodePath } from "@effect/platform-node"
+import { Context, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
+import { KeyValueStore } from "effect/persistence"
 import type { InboundMessage } from "./RobotMessage.js"
 
 /** A conversation as last seen. */
@@ -24,7 +24,17 @@ export interface Conversation {
 }
 
 /** How many conversations are kept; the least recently active ones go first. */
-const MAX_CONVERSATIONS = 10_000
+export const MAX_CONVERSATIONS = 10_000
+
+/** The state directory cannot be used (not creatable, not writable, not readable). */
+export class StateDirUnusable extends Schema.TaggedError<StateDirUnusable>()("StateDirUnusable", {
+  path: Schema.String,
+  detail: Schema.String,
+}) {
+  override get message() {
+    return `The state directory ${this.path} cannot be used (${this.detail}). Fix its permissions or set BRIDGE_STATE_DIR to a writable directory.`
+  }
+}
 
 /** The registry of known conversations. */
 export class Conversations extends Context.Service<Conversations, {
@@ -34,40 +44,93 @@ export class Conversations extends Context.Service<Conversations, {
   readonly list: Effect.Effect<ReadonlyArray<Conversation>>
 }>()("dingtalk-mcp-server/Conversations") {
   /** An in-memory registry. */
-  static readonly layer = Layer.sync(Conversations, () => Conversations.of(makeRegistry(new Map(), () => undefined)))
+  static readonly layer = Layer.sync(Conversations, () => Conversations.of(makeRegistry(new Map(), () => Effect.void, () => Effect.void)))
 
   /**
-   * A registry kept in `file` (mode 0600: webhook URLs are credentials), so that after a restart the agent
-   * can still write to the conversations it knew. Written at most once a second, and on shutdown.
+   * A registry kept in `directory`, one file per conversation (a `KeyValueStore` on the file system),
+   * so that after a restart the agent can still write to the conversations it knew. The directory is
+   * 0700 and each file 0600: webhook URLs are credentials. An unreadable entry is moved aside as
+   * `<file>.corrupt` with a warning; only the newest `MAX_CONVERSATIONS` are loaded (the rest are removed).
    */
-  static readonly layerPersisted = (file: string) =>
-    Layer.effect(
-      Conversations,
-      Effect.gen(function*() {
-        const byId = new Map<string, Conversation>()
-        const loaded = yield* Effect.try(() => readFileSync(file, "utf8")).pipe(
-          Effect.flatMap((text) => Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Array(ConversationSchema)))(text)),
-          Effect.option
-        )
-        if (Option.isSome(loaded)) {
-          // JSON drops undefined fields; the registry keeps them explicit.
-          for (const c of loaded.value) byId.set(c.id, { ...c, title: c.title, lastSenderStaffId: c.lastSenderStaffId })
-        }
-        if (byId.size > 0) yield* Effect.logInfo(`Remembered ${byId.size} conversation(s) from ${file}`)
-        const save = Effect.try(() => {
-          mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-          const temporary = `${file}.${process.pid}.tmp`
-          writeFileSync(temporary, JSON.stringify([...byId.values()]), { mode: 0o600 })
-          renameSync(temporary, file)
-        }).pipe(Effect.catch((error) => Effect.logWarning(`Could not save conversations to ${file}: ${String(error.cause)}`)))
-        let dirty = false
-        yield* Effect.forkScoped(Effect.suspend(() => (dirty ? ((dirty = false), save) : Effect.void)).pipe(Effect.repeat(Schedule.spaced("1 second"))))
-        yield* Effect.addFinalizer(() => Effect.suspend(() => (dirty ? save : Effect.void)))
-        return Conversations.of(makeRegistry(byId, () => {
-          dirty = true
-        }))
-      })
+  static readonly layerPersisted = (directory: string, options: { readonly maxConversations?: number; readonly legacyFile?: string } = {}) =>
+    Layer.effect(Conversations, makePersisted(directory, options.maxConversations ?? MAX_CONVERSATIONS, options.legacyFile)).pipe(
+      Layer.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))
     )
+}
+
+const makePersisted = (directory: string, cap: number, legacyFile: string | undefined) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const paths = yield* Path.Path
+    const unusable = (error: { readonly message: string }) => new StateDirUnusable({ path: directory, detail: error.message })
+    // The store would create the directory world-readable (0755): create it ourselves, then tighten it.
+    yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 }).pipe(Effect.andThen(fs.chmod(directory, 0o700)), Effect.mapError(unusable))
+    const store = yield* Layer.build(KeyValueStore.layerFileSystem(directory)).pipe(
+      Effect.map(Context.get(KeyValueStore.KeyValueStore)),
+      Effect.mapError(unusable)
+    )
+    const fileOf = (key: string) => paths.join(directory, encodeURIComponent(key))
+    if (legacyFile !== undefined) yield* importLegacy(legacyFile, store, fileOf)
+
+    const loaded: Array<Conversation> = []
+    const files = yield* fs.readDirectory(directory).pipe(Effect.mapError(unusable))
+    for (const file of files) {
+      if (file.endsWith(".corrupt") || file.endsWith(".tmp")) continue
+      const key = safeDecode(file)
+      const text = yield* store.get(key).pipe(Effect.mapError(unusable))
+      if (text === undefined) continue
+      const decoded = decodeConversation(text)
+      if (decoded._tag === "Some" && decoded.value.id === key) {
+        // JSON drops undefined fields; the registry keeps them explicit.
+        loaded.push({ ...decoded.value, title: decoded.value.title, lastSenderStaffId: decoded.value.lastSenderStaffId })
+      } else {
+        yield* fs.rename(paths.join(directory, file), paths.join(directory, `${file}.corrupt`)).pipe(Effect.ignore)
+        yield* Effect.logWarning(`Unreadable conversation entry moved aside to ${file}.corrupt`).pipe(Effect.annotateLogs({ directory }))
+      }
+    }
+    loaded.sort((a, b) => a.lastActivity - b.lastActivity)
+    const dropped = loaded.splice(0, Math.max(0, loaded.length - cap))
+    for (const conversation of dropped) yield* store.remove(conversation.id).pipe(Effect.ignore)
+    if (dropped.length > 0) yield* Effect.logWarning(`Dropped the ${dropped.length} least recently active conversation(s): at most ${cap} are kept`)
+    const byId = new Map(loaded.map((c) => [c.id, c]))
+    if (byId.size > 0) yield* Effect.logInfo(`Remembered ${byId.size} conversation(s) from ${directory}`)
+
+    const warn = (what: string) => (error: { readonly message: string }) =>
+      Effect.logWarning(`Could not ${what} a conversation in ${directory}: ${error.message}`)
+    const save = (conversation: Conversation) =>
+      store.set(conversation.id, JSON.stringify(conversation)).pipe(
+        Effect.andThen(fs.chmod(fileOf(conversation.id), 0o600)),
+        Effect.catch(warn("save"))
+      )
+    const remove = (conversationId: string) => store.remove(conversationId).pipe(Effect.catch(warn("remove")))
+    return Conversations.of(makeRegistry(byId, save, remove, cap))
+  })
+
+/** Moves the entries of the single JSON file earlier versions wrote into the store, once. */
+const importLegacy = (file: string, store: KeyValueStore.KeyValueStore, fileOf: (key: string) => string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    if (!(yield* fs.exists(file).pipe(Effect.orElseSucceed(() => false)))) return
+    const text = yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => ""))
+    const entries = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Array(ConversationSchema)))(text)
+    if (entries._tag === "None") {
+      yield* fs.rename(file, `${file}.corrupt`).pipe(Effect.ignore)
+      return yield* Effect.logWarning(`Unreadable conversations file moved aside to ${file}.corrupt`)
+    }
+    for (const c of entries.value) {
+      if (yield* store.has(c.id).pipe(Effect.orElseSucceed(() => true))) continue
+      yield* store.set(c.id, JSON.stringify(c)).pipe(Effect.andThen(fs.chmod(fileOf(c.id), 0o600)), Effect.ignore)
+    }
+    yield* fs.rename(file, `${file}.migrated`).pipe(Effect.ignore)
+    yield* Effect.logInfo(`Moved ${entries.value.length} conversation(s) from ${file} into the state directory`)
+  })
+
+const safeDecode = (file: string): string => {
+  try {
+    return decodeURIComponent(file)
+  } catch {
+    return file
+  }
 }
 
 const ConversationSchema = Schema.Struct({
@@ -84,10 +147,17 @@ const ConversationSchema = Schema.Struct({
   webhookExpiresAt: Schema.Number,
 })
 
-/** The registry over a Map; `changed` is told after every update. */
-const makeRegistry = (byId: Map<string, Conversation>, changed: () => void): Conversations["Service"] => ({
+const decodeConversation = Schema.decodeUnknownOption(Schema.fromJsonString(ConversationSchema))
+
+/** The registry over a Map; `saved` is told after every update, `removed` after every eviction. */
+const makeRegistry = (
+  byId: Map<string, Conversation>,
+  saved: (conversation: Conversation) => Effect.Effect<void>,
+  removed: (conversationId: string) => Effect.Effect<void>,
+  cap = MAX_CONVERSATIONS
+): Conversations["Service"] => ({
   remember: (message) =>
-    Effect.sync(() => {
+    Effect.suspend(() => {
       const previous = byId.get(message.conversationId)
       const conversation: Conversation = {
         id: message.conversationId,
@@ -105,9 +175,12 @@ const makeRegistry = (byId: Map<string, Conversation>, changed: () => void): Con
       // A Map keeps insertion order: re-inserting on activity makes it an LRU.
       byId.delete(message.conversationId)
       byId.set(message.conversationId, conversation)
-      if (byId.size > MAX_CONVERSATIONS) byId.delete(byId.keys().next().value!)
-      changed()
-      return conversation
+      const evicted = byId.size > cap ? byId.keys().next().value! : undefined
+      if (evicted !== undefined) byId.delete(evicted)
+      return saved(conversation).pipe(
+        Effect.andThen(evicted === undefined ? Effect.void : removed(evicted)),
+        Effect.as(conversation)
+      )
     }),
   get: (conversationId) => Effect.sync(() => Option.fromUndefinedOr(byId.get(conversationId))),
   list: Effect.sync(() => [...byId.values()].reverse()),

@@ -1,11 +1,11 @@
 /**
  * The one way replies reach DingTalk, used by the pipeline and by `dingtalk_send_message`:
- * split to DingTalk's byte limit (code fences kept intact), rate-limited per robot (delay, never
- * drop), through the conversation's `sessionWebhook` or — once it has expired — the robot OpenAPI.
+ * split to DingTalk's byte limit (code fences kept intact), rate-limited per robot in a sliding window
+ * (delay, never drop; see SendLimiter), through the conversation's `sessionWebhook` or — once it has
+ * expired — the robot OpenAPI.
  * Parts of one reply go out in order; a throttled part is retried, never lost or duplicated.
  */
-import { Clock, Context, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Schedule, Schema, Semaphore } from "effect"
-import { RateLimiter } from "effect/persistence"
+import { Clock, Context, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Result, Schedule, Schema, Semaphore } from "effect"
 import { renderPart, splitMessage } from "./Chunk.js"
 import {
   bodyBytes, ErrCode, openApiBody, openApiPath, type OpenApiTarget, type ReplyFormat, type ReplyRoute, titleFrom, webhookBody,
@@ -15,6 +15,8 @@ import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { type Conversation, Conversations } from "./Conversations.js"
 import { DingTalkHttp } from "./DingTalkHttp.js"
+import { checkWebhook, describeUrl } from "./OutboundPolicy.js"
+import { SendLimiter } from "./SendLimiter.js"
 
 /** What to send where. */
 export interface SendRequest {
@@ -85,7 +87,7 @@ export class Delivery extends Context.Service<Delivery, {
       const tokens = yield* AccessToken
       const conversations = yield* Conversations
       const metrics = yield* BridgeMetrics
-      const withLimiter = yield* RateLimiter.makeWithRateLimiter
+      const limiter = yield* SendLimiter
       const limits = settings.delivery
       const robotCode = robotCodeOf(settings)
       const pending = new Map<number, { readonly conversationId: string; partsLeft: number }>()
@@ -119,8 +121,8 @@ export class Delivery extends Context.Service<Delivery, {
             // Below 10 ms it is scheduling noise, not the limiter holding a reply back.
             if (waited >= 10) yield* metrics.increment("rateLimitWaitMs", waited)
             return yield* effect
-          }).pipe(withLimiter({ key, limit: limits.rateLimit, window: Duration.millis(limits.rateWindowMs), onExceeded: "delay", algorithm: "fixed-window" }))
-        }).pipe(Effect.catchTag("RateLimiterError", (error) => Effect.die(error)))
+          }).pipe(limiter.withPermit(key))
+        })
 
       const throttleRetry = Schedule.exponential(Duration.millis(limits.throttleRetryMs), 2).pipe(
         Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.minutes(1)))),
@@ -142,6 +144,14 @@ export class Delivery extends Context.Service<Delivery, {
             return Effect.fail(fail(`webhook answered HTTP ${answer.status}, errcode ${String(errcode)}: ${String(errmsg)}`))
           })
         )
+
+      // A frame or state entry naming another host is never contacted: the reply goes through the OpenAPI instead.
+      const webhookAllowed = (conversation: Conversation) => {
+        const checked = checkWebhook(conversation.webhook, settings.dingtalk.apiUrl)
+        return Result.isSuccess(checked) ? Effect.succeed(true) : Effect.logWarning(
+          `Refused to send to the sessionWebhook ${describeUrl(conversation.webhook)}: ${checked.failure}; replying through the robot OpenAPI`
+        ).pipe(Effect.as(false))
+      }
 
       const openApiTarget = (conversation: Conversation, fail: (detail: string) => DeliveryFailed): Effect.Effect<OpenApiTarget, DeliveryFailed> =>
         conversation.type === "group"
@@ -192,7 +202,7 @@ export class Delivery extends Context.Service<Delivery, {
           const title = request.title ?? titleFrom(request.text)
           const routes: Array<ReplyRoute> = []
           const id = nextId++
-          let route: ReplyRoute = startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS ? "webhook" : "openapi"
+          let route: ReplyRoute = startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS && (yield* webhookAllowed(conversation)) ? "webhook" : "openapi"
           let remaining = request.text
           let sent = 0
           yield* Effect.addFinalizer(() => Effect.sync(() => pending.delete(id)))

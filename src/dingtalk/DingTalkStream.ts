@@ -3,11 +3,12 @@
  * connection status as data, and a fatal signal when the connection cannot be kept.
  * Owns the reconnect loop (Effect `Schedule`), the `disconnect` hand-over and the dead-socket watchdog.
  */
-import { Context, Deferred, Duration, Effect, Fiber, Layer, Queue, Redacted, Ref, Schedule, Schema, Scope, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Fiber, Layer, Queue, Redacted, Ref, Result, Schedule, Schema, Scope, Stream } from "effect"
 import { ConnectionLost, reconnectSchedule, superviseConnection, type ConnectionOutcome } from "./Reconnect.js"
 import { ROBOT_TOPIC, StreamClient } from "./StreamClient.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { DingTalkHttp, type DingTalkUnreachable } from "./DingTalkHttp.js"
+import { checkGatewayEndpoint, describeUrl } from "./OutboundPolicy.js"
 
 /** A CALLBACK frame that has been acked: what the pipeline consumes. */
 export interface CallbackFrame {
@@ -121,9 +122,14 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
           return yield* new CredentialsRejected({ status: answer.status, detail: describeGatewayError(answer.body) })
         }
         if (answer.status !== 200) return yield* new ConnectFailed({ detail: `gateway answered HTTP ${answer.status}` })
-        return yield* Schema.decodeUnknownEffect(GatewayAnswer)(answer.body).pipe(
+        const opened = yield* Schema.decodeUnknownEffect(GatewayAnswer)(answer.body).pipe(
           Effect.mapError(() => new ConnectFailed({ detail: "gateway answer has no endpoint or ticket" }))
         )
+        const endpoint = checkGatewayEndpoint(opened.endpoint)
+        if (Result.isFailure(endpoint)) {
+          return yield* new ConnectFailed({ detail: `refused the gateway endpoint ${describeUrl(opened.endpoint)}: ${endpoint.failure}` })
+        }
+        return opened
       })
 
       /** One connection, from gateway ticket to its end. */

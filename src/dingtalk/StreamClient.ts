@@ -4,12 +4,35 @@
  * silently die or print to stdout: the socket is opened here (the SDK's `_connect` prints
  * "connect success" to stdout and reconnects every second forever), with a fresh ticket per connection,
  * every CALLBACK acked before anything else, a guard against non-JSON frames, and a hook on `disconnect`.
+ * Frames are untrusted: at most 1 MiB on the socket, nesting bounded before anything walks them, and a
+ * frame that still throws is reported as malformed instead of crashing the process.
  */
 import { DWClient, type DWClientDownStream } from "dingtalk-stream"
 import WebSocket from "ws"
 
 /** The topic of robot messages. */
 export const ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
+
+/** The largest WebSocket message accepted (`ws` would take 100 MiB); DingTalk's own frames are a few KB. */
+export const MAX_FRAME_PAYLOAD = 1024 * 1024
+
+/** Deeper frames are refused before the SDK or a log line walks them (JSON.stringify recurses). */
+export const MAX_FRAME_DEPTH = 32
+
+/** True when `value` nests objects/arrays deeper than `limit`; iterative, so depth itself cannot overflow the stack. */
+export const nestedDeeperThan = (value: unknown, limit: number): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 0]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (typeof current !== "object" || current === null) continue
+    if (depth >= limit) return true
+    for (const child of Object.values(current)) stack.push([child, depth + 1])
+  }
+  return false
+}
+
+/** A short, safe preview of a raw frame for logs: sliced text, never a re-serialised object. */
+const previewOf = (raw: string) => raw.slice(0, 500)
 
 /** What the connection tells its owner. */
 export interface StreamClientHooks {
@@ -51,7 +74,7 @@ export class StreamClient extends DWClient {
     const url = `${endpoint}${endpoint.includes("?") ? "&" : "?"}ticket=${encodeURIComponent(ticket)}`
     this.internals.dw_url = url
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, { handshakeTimeout: 15_000 })
+      const socket = new WebSocket(url, { handshakeTimeout: 15_000, maxPayload: MAX_FRAME_PAYLOAD })
       this.internals.socket = socket
       socket.once("open", () => {
         this.connected = true
@@ -89,24 +112,41 @@ export class StreamClient extends DWClient {
 
   override onDownStream(raw: string): void {
     this.lastActivity = Date.now()
+    try {
+      this.dispatch(raw)
+    } catch (error) {
+      // Whatever a frame contains, it costs at most itself: the socket and the process go on.
+      this.hooks.onMalformedFrame(previewOf(raw), `frame could not be handled: ${error instanceof Error ? error.message.slice(0, 200) : "unknown error"}`)
+    }
+  }
+
+  private dispatch(raw: string): void {
     let frame: DWClientDownStream
     try {
       frame = JSON.parse(raw)
     } catch {
-      return this.hooks.onMalformedFrame(raw, "frame is not JSON")
+      return this.hooks.onMalformedFrame(previewOf(raw), "frame is not JSON")
     }
     if (typeof frame !== "object" || frame === null || typeof frame.headers !== "object" || frame.headers === null) {
-      return this.hooks.onMalformedFrame(raw, "frame has no headers")
+      return this.hooks.onMalformedFrame(previewOf(raw), "frame has no headers")
+    }
+    if (nestedDeeperThan(frame, MAX_FRAME_DEPTH)) {
+      return this.hooks.onMalformedFrame(previewOf(raw), `frame nests deeper than ${MAX_FRAME_DEPTH} levels`)
     }
     switch (frame.type) {
       case "SYSTEM":
         return this.onSystem(frame)
       case "EVENT":
         return this.onEvent(frame)
-      case "CALLBACK":
+      case "CALLBACK": {
+        const messageId = frame.headers.messageId
+        if (typeof messageId !== "string" || messageId === "") {
+          return this.hooks.onMalformedFrame(previewOf(raw), "CALLBACK frame without headers.messageId cannot be acked")
+        }
         return this.onCallback(frame)
+      }
       default:
-        return this.hooks.onMalformedFrame(raw, `unknown frame type ${JSON.stringify(frame.type)}`)
+        return this.hooks.onMalformedFrame(previewOf(raw), `unknown frame type ${typeof frame.type === "string" ? JSON.stringify(frame.type.slice(0, 40)) : typeof frame.type}`)
     }
   }
 
@@ -116,12 +156,8 @@ export class StreamClient extends DWClient {
   }
 
   override onCallback(frame: DWClientDownStream): void {
-    const messageId = frame.headers.messageId
-    if (typeof messageId !== "string" || messageId === "") {
-      return this.hooks.onMalformedFrame(JSON.stringify(frame).slice(0, 500), "CALLBACK frame without headers.messageId cannot be acked")
-    }
     // Ack first: DingTalk re-pushes anything un-acked, and the agent turn may take minutes.
-    this.socketCallBackResponse(messageId, null)
+    this.socketCallBackResponse(frame.headers.messageId, null)
     this.hooks.onCallback(frame)
   }
 }

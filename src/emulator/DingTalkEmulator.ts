@@ -32,6 +32,11 @@ export interface DingTalkEmulatorOptions {
   readonly disconnectCloseAfterMs?: number
   /** Which open connection a push goes to when none is named; DingTalk picks at random (default). */
   readonly pick?: "random" | "first" | "last"
+  /**
+   * Refuse a send (webhook: errcode 130101; OpenAPI: HTTP 429) that would make more than `limit`
+   * accepted sends of the robot in any sliding window of `windowMs`, as DingTalk does. Default: off.
+   */
+  readonly enforceRateLimit?: { readonly limit: number; readonly windowMs: number }
 }
 
 /** The robot message fields a test may set (everything else gets a realistic default). */
@@ -169,6 +174,8 @@ export interface DingTalkEmulator {
   expireWebhook(conversationId: string): void
   /** Webhook requests, failed ones included. */
   readonly webhookAttempts: number
+  /** Sends refused by `enforceRateLimit`. */
+  readonly rateLimited: number
   /** Calls of `POST /v1.0/oauth2/accessToken`. */
   readonly tokenCalls: number
   /** TCP connections accepted for plain HTTP (WebSocket upgrades not counted). */
@@ -264,6 +271,8 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
   let tokenCalls = 0
   let httpConnections = 0
   let refusedUpgrades = 0
+  let rateLimited = 0
+  const acceptedSends: Array<number> = [] // performance.now() of accepted sends within the last window
   let lastSubscriptions: unknown = undefined
   let closed = false
   let url = ""
@@ -383,6 +392,20 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     notify()
   }
 
+  /** True (and counted) when one more send now would exceed `enforceRateLimit` in the window ending now. */
+  const overRateLimit = () => {
+    const limits = options.enforceRateLimit
+    if (limits === undefined) return false
+    const now = performance.now()
+    while (acceptedSends.length > 0 && acceptedSends[0]! <= now - limits.windowMs) acceptedSends.shift()
+    if (acceptedSends.length < limits.limit) {
+      acceptedSends.push(now)
+      return false
+    }
+    rateLimited++
+    return true
+  }
+
   const handleWebhook = (requestUrl: URL, raw: string, response: http.ServerResponse) => {
     webhookAttempts++
     const token = requestUrl.searchParams.get("session") ?? ""
@@ -399,6 +422,7 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     if (bytes > MAX_BODY_BYTES) return json(response, 200, { errcode: 460101, errmsg: "message too long" })
     const body = parse(raw)
     if (typeof body !== "object" || body === null) return json(response, 200, { errcode: 400001, errmsg: "invalid json" })
+    if (overRateLimit()) return json(response, 200, { errcode: 130101, errmsg: "send too fast" })
     record({ route: "webhook", conversationId, ...textOf(body), body, bytes, at: performance.now() })
     json(response, 200, { errcode: 0, errmsg: "ok" })
   }
@@ -408,6 +432,7 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     if (typeof token !== "string" || !accessTokens.has(token)) return json(response, 401, { code: "InvalidAuthentication", message: "access token is invalid" })
     const body = parse(raw)
     if (body?.robotCode !== robotCode) return json(response, 400, { code: "invalidParameter.robotCode", message: `unknown robotCode ${body?.robotCode}` })
+    if (overRateLimit()) return json(response, 429, { code: "Throttling", message: "130101 send too fast" })
     const param = parse(String(body.msgParam ?? ""))
     const markdown = body.msgKey === "sampleMarkdown"
     const common = {
@@ -656,6 +681,9 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     expireWebhook: (conversationId) => {
       const token = webhookToken.get(conversationId)
       if (token !== undefined) webhookExpiry.set(token, 0)
+    },
+    get rateLimited() {
+      return rateLimited
     },
     get webhookAttempts() {
       return webhookAttempts

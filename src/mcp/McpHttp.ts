@@ -1,10 +1,12 @@
 /**
  * MCP over Streamable HTTP on the owning process (when `MCP_HTTP_PORT` is set), beside `GET /healthz`
  * (JSON status) and `GET /metrics` (Prometheus text). Bound to 127.0.0.1 by default; requests whose
- * Host or Origin is not local are refused (DNS rebinding), and `MCP_HTTP_TOKEN` adds a bearer token.
+ * Host or Origin is not local are refused (DNS rebinding), and `MCP_HTTP_TOKEN` adds a bearer token
+ * (required by the configuration for any other address). Connections, header time and body size are capped.
  */
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { Effect, Option, Redacted } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
 import { BridgeConfig } from "../core/BridgeConfig.js"
@@ -30,6 +32,13 @@ const originAllowed = (origin: string | undefined) => {
     return false
   }
 }
+
+/** Limits of the endpoint: it serves a few local agents, not the public. */
+export const MCP_HTTP_LIMITS = { maxConnections: 32, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxBodyBytes: 1024 * 1024 } as const
+
+/** Compares an Authorization header with the expected one in constant time (digests have equal length). */
+export const authorizationMatches = (given: string | undefined, expected: string): boolean =>
+  given !== undefined && timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())
 
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
@@ -70,7 +79,8 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
     const { host, port, token } = settings.mcpHttp
     if (Option.isNone(port)) return Option.none<number>()
     const expectedAuth = Option.map(token, (t) => `Bearer ${Redacted.value(t)}`)
-    const run = <A>(effect: Effect.Effect<A>) => Effect.runPromise(effect)
+    // Requests run in the application's runtime: its logger, log level, tracer and metrics.
+    const run = Effect.runPromiseWith(yield* Effect.context<never>())
 
     const handle = async (request: http.IncomingMessage, response: http.ServerResponse) => {
       if (!hostAllowed(request.headers.host, host)) return jsonRpcError(response, 403, "Forbidden: the Host header is not this machine (DNS rebinding protection).")
@@ -80,7 +90,7 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
         const status = await run(stream.status)
         return send(response, 200, "application/json", JSON.stringify({ status: status.state === "connected" ? "ok" : "degraded", connection: status.state, ownerPid: process.pid, reconnects: status.reconnects }))
       }
-      if (Option.isSome(expectedAuth) && request.headers.authorization !== expectedAuth.value) {
+      if (Option.isSome(expectedAuth) && !authorizationMatches(request.headers.authorization, expectedAuth.value)) {
         response.setHeader("www-authenticate", "Bearer")
         return jsonRpcError(response, 401, "Unauthorized: send the MCP_HTTP_TOKEN as a bearer token.")
       }
@@ -92,7 +102,7 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
       }
       // Stateless: a fresh server and transport per request, both closed with the response.
       const server = makeMcpServer(() => dispatch)
-      const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true })
+      const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true, maxRequestBodySize: MCP_HTTP_LIMITS.maxBodyBytes })
       response.on("close", () => {
         void transport.close()
         void server.close()
@@ -108,6 +118,9 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
             if (!response.headersSent) jsonRpcError(response, 500, "Internal error; see the server's stderr.")
           })
         })
+        created.maxConnections = MCP_HTTP_LIMITS.maxConnections
+        created.headersTimeout = MCP_HTTP_LIMITS.headersTimeoutMs
+        created.requestTimeout = MCP_HTTP_LIMITS.requestTimeoutMs
         created.once("error", (error) => resume(Effect.die(error)))
         created.listen(port.value, host, () => resume(Effect.succeed(created)))
       }),

@@ -17,14 +17,17 @@ export type ToolServices = typeof tools[number] extends Tool<infer R> ? R : neve
 /** Answers one tool call: locally with the bridge's services, or by forwarding to the owner process. */
 export type ToolDispatch = (name: string, args: unknown) => Promise<CallToolResult>
 
-/** Runs tools in this process with the given services. */
+/**
+ * Runs tools in this process with the given services. Pass the whole context of the running app
+ * (not one rebuilt from the bridge layer) so tool calls keep its logger, log level, tracer and metrics.
+ */
 export const localDispatch = (context: Context.Context<ToolServices>): ToolDispatch => async (name, args) => {
   const tool = tools.find((candidate) => candidate.name === name)
   if (tool === undefined) {
     return { isError: true, content: [{ type: "text", text: `Unknown tool "${name}". Available: ${tools.map((t) => t.name).join(", ")}.` }] }
   }
-  const exit = await Effect.runPromiseExit(
-    (tool.call(args) as Effect.Effect<ToolOutput, ToolError, ToolServices>).pipe(Effect.provideContext(context), Effect.withSpan(`McpServer.${tool.name}`))
+  const exit = await Effect.runPromiseExitWith(context)(
+    (tool.call(args) as Effect.Effect<ToolOutput, ToolError, ToolServices>).pipe(Effect.withSpan(`McpServer.${tool.name}`))
   )
   if (Exit.isSuccess(exit)) {
     const { text, structured } = exit.value

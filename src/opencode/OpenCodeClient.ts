@@ -91,6 +91,43 @@ export type PromptPart =
   | { readonly type: "text"; readonly text: string }
   | { readonly type: "file"; readonly mime: string; readonly url: string; readonly filename?: string }
 
+/** One model in `GET /config/providers`: what it accepts as input. */
+export const ProviderModel = Schema.Struct({
+  id: Schema.String,
+  providerID: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String),
+  capabilities: Schema.optional(Schema.Struct({
+    attachment: Schema.optional(Schema.Boolean),
+    toolcall: Schema.optional(Schema.Boolean),
+    input: Schema.optional(Schema.Struct({
+      text: Schema.optional(Schema.Boolean),
+      image: Schema.optional(Schema.Boolean),
+      pdf: Schema.optional(Schema.Boolean),
+      audio: Schema.optional(Schema.Boolean),
+      video: Schema.optional(Schema.Boolean),
+    })),
+  })),
+})
+/** A model as `GET /config/providers` lists it (fields the bridge uses). */
+export type ProviderModel = typeof ProviderModel.Type
+
+/** `GET /config/providers`: the configured providers and their models (never `GET /provider`: megabytes). */
+export const ConfigProviders = Schema.Struct({
+  providers: Schema.Array(Schema.Struct({ id: Schema.String, name: Schema.optional(Schema.String), models: Schema.Record(Schema.String, ProviderModel) })),
+})
+/** The providers answer. */
+export type ConfigProviders = typeof ConfigProviders.Type
+
+/** `GET /config`, the fields the bridge reads: the configured default model as "provider/model". */
+export const OpenCodeConfig = Schema.Struct({ model: Schema.optional(Schema.String) })
+/** The config answer. */
+export type OpenCodeConfig = typeof OpenCodeConfig.Type
+
+/** `GET /path`: `directory` is the working directory of `opencode serve` (its project). */
+export const OpenCodePaths = Schema.Struct({ directory: Schema.String, worktree: Schema.optional(Schema.String) })
+/** The paths answer. */
+export type OpenCodePaths = typeof OpenCodePaths.Type
+
 /** A prompt that is only text. */
 export const textPrompt = (text: string): ReadonlyArray<PromptPart> => [{ type: "text", text }]
 
@@ -159,6 +196,44 @@ interface TextAnswer {
   readonly text: string
 }
 
+/** Per-prompt choices: model, agent, and our own message ID. */
+export interface PromptOptions {
+  readonly model?: { readonly providerID: string; readonly modelID: string }
+  readonly agent?: string
+  readonly messageID?: string
+}
+
+/** A session's status in `GET /session/status`: `busy`, `retry` (with attempt and message) or `idle`. */
+export const SessionStatusInfo = Schema.Struct({
+  type: Schema.String,
+  attempt: Schema.optional(Schema.Number),
+  message: Schema.optional(Schema.String),
+  next: Schema.optional(Schema.Number),
+})
+/** A session's status. */
+export type SessionStatusInfo = typeof SessionStatusInfo.Type
+
+/** One message of a session's history, with the part fields a turn reads. */
+export const SessionMessage = Schema.Struct({
+  info: Schema.Struct({
+    id: Schema.String,
+    role: Schema.String,
+    parentID: Schema.optional(Schema.String),
+    finish: Schema.optional(Schema.String),
+    error: Schema.optional(Schema.Struct({ name: Schema.optional(Schema.String), data: Schema.optional(Schema.Unknown) })),
+    time: Schema.optional(Schema.Struct({ created: Schema.optional(Schema.Number), completed: Schema.optional(Schema.Number) })),
+  }),
+  parts: Schema.Array(Schema.Struct({
+    id: Schema.optional(Schema.String),
+    type: Schema.String,
+    text: Schema.optional(Schema.String),
+    tool: Schema.optional(Schema.String),
+    state: Schema.optional(Schema.Struct({ status: Schema.String, input: Schema.optional(Schema.Unknown), title: Schema.optional(Schema.String) })),
+  })),
+})
+/** A message with its parts. */
+export type SessionMessage = typeof SessionMessage.Type
+
 /** Requests that are not turns should answer fast. */
 const CONTROL_TIMEOUT_MS = 15_000
 
@@ -184,9 +259,21 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   readonly listQuestions: Effect.Effect<ReadonlyArray<QuestionRequest>, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** The agents OpenCode offers (`GET /agent`), hidden and subagents included. */
   readonly agents: Effect.Effect<ReadonlyArray<AgentInfo>, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** `GET /config/providers`: providers and models with their input capabilities. */
+  readonly configProviders: Effect.Effect<ConfigProviders, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** `GET /config`: the configured default model. */
+  readonly config: Effect.Effect<OpenCodeConfig, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** `GET /path`: OpenCode's working directory. */
+  readonly paths: Effect.Effect<OpenCodePaths, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** `GET /global/health`: the server's version. */
   readonly health: Effect.Effect<ServerHealth, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly deleteSession: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** Starts a turn without waiting for it (`prompt_async`, 204): follow it on the event stream. */
+  readonly promptAsync: (sessionId: string, parts: ReadonlyArray<PromptPart>, options?: PromptOptions) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed | SessionNotFound>
+  /** Every session that is not idle (`GET /session/status`): absent means idle. */
+  readonly sessionStatus: Effect.Effect<Readonly<Record<string, SessionStatusInfo>>, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** A session's messages, oldest first (`GET /session/:id/message`). */
+  readonly messages: (sessionId: string) => Effect.Effect<ReadonlyArray<SessionMessage>, OpenCodeUnreachable | OpenCodeRequestFailed | SessionNotFound>
 }>()("dingtalk-mcp-server/OpenCodeClient") {
   /** The client, on its own keep-alive HTTP agents. */
   static readonly layer = Layer.effect(
@@ -257,6 +344,17 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
 
       const reachable = listSessions.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
+      const getJson = <S extends Schema.Top>(path: string, schema: S) => {
+        const operation = `GET ${path}`
+        return call(operation, "GET", path, undefined, CONTROL_TIMEOUT_MS).pipe(
+          Effect.flatMap((answer) => ensureOk(operation, answer)),
+          Effect.flatMap(readJson(operation, schema))
+        )
+      }
+      const configProviders = getJson("/config/providers", ConfigProviders).pipe(Effect.withSpan("OpenCodeClient.configProviders"))
+      const config = getJson("/config", OpenCodeConfig).pipe(Effect.withSpan("OpenCodeClient.config"))
+      const paths = getJson("/path", OpenCodePaths).pipe(Effect.withSpan("OpenCodeClient.paths"))
+
       const health = call("GET /global/health", "GET", "/global/health", undefined, CONTROL_TIMEOUT_MS).pipe(
         Effect.flatMap((answer) => ensureOk("GET /global/health", answer)),
         Effect.flatMap(readJson("GET /global/health", ServerHealth)),
@@ -265,6 +363,26 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
 
       const deleteSession = Effect.fn("OpenCodeClient.deleteSession")(function*(sessionId: string) {
         yield* call("DELETE /session/:id", "DELETE", `/session/${encodeURIComponent(sessionId)}`, undefined, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("DELETE /session/:id", a)))
+      })
+
+      const promptAsync = Effect.fn("OpenCodeClient.promptAsync")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>, options: PromptOptions = {}) {
+        const operation = "POST /session/:id/prompt_async"
+        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/prompt_async`, { parts, ...options }, CONTROL_TIMEOUT_MS)
+        if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
+        yield* ensureOk(operation, answer)
+      })
+
+      const sessionStatus = call("GET /session/status", "GET", "/session/status", undefined, CONTROL_TIMEOUT_MS).pipe(
+        Effect.flatMap((answer) => ensureOk("GET /session/status", answer)),
+        Effect.flatMap(readJson("GET /session/status", Schema.Record(Schema.String, SessionStatusInfo))),
+        Effect.withSpan("OpenCodeClient.sessionStatus")
+      )
+
+      const messages = Effect.fn("OpenCodeClient.messages")(function*(sessionId: string) {
+        const operation = "GET /session/:id/message"
+        const answer = yield* call(operation, "GET", `/session/${encodeURIComponent(sessionId)}/message`, undefined, CONTROL_TIMEOUT_MS)
+        if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
+        return yield* ensureOk(operation, answer).pipe(Effect.flatMap(readJson(operation, Schema.Array(SessionMessage))))
       })
 
 
@@ -297,8 +415,26 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       const listAgents = getList("/agent", Schema.Array(AgentInfo)).pipe(Effect.withSpan("OpenCodeClient.agents"))
 
       return OpenCodeClient.of({
-        url, listSessions, createSession, prompt, abort, reachable, health, deleteSession,
-        replyPermission, replyQuestion, rejectQuestion, listPermissions, listQuestions, agents: listAgents,
+        url,
+        listSessions,
+        createSession,
+        prompt,
+        abort,
+        reachable,
+        health,
+        deleteSession,
+        promptAsync,
+        sessionStatus,
+        messages,
+        configProviders,
+        config,
+        paths,
+        replyPermission,
+        replyQuestion,
+        rejectQuestion,
+        listPermissions,
+        listQuestions,
+        agents: listAgents,
       })
     })
   )

@@ -9,22 +9,10 @@ import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { OpenCodeClient, type SessionInfo } from "../opencode/OpenCodeClient.js"
+import { ModelCatalog } from "../opencode/ModelCatalog.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { ChatChoices, modelRef } from "./ChatChoices.js"
 import type { SettingCommand } from "./InteractiveCommands.js"
-
-/** A model the chat may choose: `provider/model` and a readable name. */
-export interface ModelChoice {
-  readonly id: string
-  readonly name: string
-}
-
-/** Where the model list comes from (OpenCode's `GET /config/providers`, never the 14 MB `GET /provider`). */
-export interface ModelSource {
-  readonly models: Effect.Effect<ReadonlyArray<ModelChoice>, { readonly message: string }>
-  /** The configured default `provider/model`, if known. */
-  readonly defaultModel: Effect.Effect<string | undefined, { readonly message: string }>
-}
 
 const MAX_LISTED = 30
 
@@ -42,9 +30,8 @@ export class ChatSettings extends Context.Service<ChatSettings, {
   /** The model and agent to send with the conversation's next prompt. */
   readonly promptOptions: (conversationId: string) => Effect.Effect<{ model?: { providerID: string; modelID: string }; agent?: string }>
 }>()("dingtalk-mcp-server/ChatSettings") {
-  /** The commands over OpenCode; `models` lists the models `/model` offers. */
-  static readonly layerWith = (models: ModelSource | undefined) =>
-    Layer.effect(
+  /** The commands over OpenCode; models come from `ModelCatalog` (never the 14 MB `GET /provider`). */
+  static readonly layer = Layer.effect(
       ChatSettings,
       Effect.gen(function*() {
         const settings = yield* BridgeConfig
@@ -52,6 +39,7 @@ export class ChatSettings extends Context.Service<ChatSettings, {
         const sessions = yield* Sessions
         const choices = yield* ChatChoices
         const delivery = yield* Delivery
+        const catalog = yield* ModelCatalog
         const admins = settings.access.admins
 
         // Sessions chosen before a restart are the conversations' sessions again.
@@ -94,15 +82,14 @@ export class ChatSettings extends Context.Service<ChatSettings, {
 
         const listModels = (conversationId: string) =>
           Effect.gen(function*() {
-            if (models === undefined) return "The model list is not available in this build; `/model <provider/model>` still works."
-            const all = yield* models.models
-            const fallback = yield* models.defaultModel.pipe(Effect.orElseSucceed(() => undefined))
+            const all = yield* catalog.models
+            const fallback = Option.getOrUndefined(yield* catalog.defaultModel.pipe(Effect.orElseSucceed(() => Option.none<string>())))
             const chosen = (yield* choices.get(conversationId)).model
             const current = chosen ?? fallback
             return [
               `**Models** (this chat: ${chosen === undefined ? `OpenCode's default${fallback === undefined ? "" : ` \`${fallback}\``}` : `\`${chosen}\``}):`,
               "",
-              ...all.slice(0, MAX_LISTED).map((m) => `- ${m.id === current ? "▶ " : ""}\`${m.id}\`${m.name !== "" && m.name !== m.id ? ` — ${m.name}` : ""}`),
+              ...all.slice(0, MAX_LISTED).map((m) => `- ${m.ref === current ? "▶ " : ""}\`${m.ref}\`${m.name !== "" && m.name !== m.modelId ? ` — ${m.name}` : ""}`),
               ...(all.length > MAX_LISTED ? [`- … and ${all.length - MAX_LISTED} more`] : []),
               "",
               "`/model <provider/model>` uses one in this chat; `/model default` goes back to OpenCode's default.",
@@ -118,10 +105,7 @@ export class ChatSettings extends Context.Service<ChatSettings, {
               return "This chat uses OpenCode's default model again."
             }
             if (modelRef(model) === undefined) return `\`${model}\` is not of the form \`provider/model\`; \`/model\` lists them.`
-            if (models !== undefined) {
-              const all = yield* models.models
-              if (!all.some((m) => m.id === model)) return `OpenCode has no model \`${model}\`; \`/model\` lists them.`
-            }
+            if (Option.isNone(yield* catalog.find(model))) return `OpenCode has no model \`${model}\`; \`/model\` lists them.`
             yield* choices.set(conversationId, { model })
             return `This chat now uses \`${model}\` for its next prompts.`
           })

@@ -18,6 +18,12 @@ export interface FakeOpenCodeOptions {
   readonly answer?: FakeAnswer
   /** Require HTTP Basic auth on every route, as `opencode serve` does with OPENCODE_SERVER_PASSWORD. */
   readonly auth?: { readonly username?: string; readonly password: string }
+  /** Models listed by `GET /config/providers` ("provider/model", image input or not); default `fake/echo` without images. */
+  readonly models?: ReadonlyArray<{ readonly ref: string; readonly image?: boolean }>
+  /** `model` of `GET /config`; default: the first model. */
+  readonly defaultModel?: string
+  /** `directory` of `GET /path` (OpenCode's working directory); default: this process's cwd. */
+  readonly directory?: string
 }
 
 /** A session as the fake keeps it. */
@@ -47,6 +53,8 @@ export interface FakeOpenCode {
   readonly sessions: ReadonlyArray<FakeSession>
   /** Prompts in arrival order. */
   readonly prompts: ReadonlyArray<FakePrompt>
+  /** The `parts` of every prompt, in arrival order (text and file parts as sent). */
+  readonly promptParts: ReadonlyArray<{ readonly sessionId: string; readonly parts: ReadonlyArray<any> }>
   /** Session IDs of `/abort` calls, in order. */
   readonly aborts: ReadonlyArray<string>
   /** Turns running now. */
@@ -88,6 +96,25 @@ const json = (response: http.ServerResponse, status: number, body: unknown) => {
 
 const ABORTED = Symbol("aborted")
 
+/** `GET /config/providers` for the given models, shaped as OpenCode 1.18 answers it. */
+const providersAnswer = (models: ReadonlyArray<{ readonly ref: string; readonly image?: boolean }>) => {
+  const providers = new Map<string, Record<string, unknown>>()
+  for (const model of models) {
+    const [providerID = "fake", id = model.ref] = model.ref.split("/", 2)
+    const entry = providers.get(providerID) ?? {}
+    const image = model.image ?? false
+    entry[id] = {
+      id, providerID, name: id,
+      capabilities: { attachment: image, toolcall: true, input: { text: true, image, pdf: false, audio: false, video: false } },
+    }
+    providers.set(providerID, entry)
+  }
+  return {
+    providers: [...providers].map(([id, entries]) => ({ id, name: id, models: entries })),
+    default: Object.fromEntries([...providers].map(([id, entries]) => [id, Object.keys(entries)[0]])),
+  }
+}
+
 /** Starts the fake on 127.0.0.1 with a free port. */
 export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Promise<FakeOpenCode> => {
   let latencyMs = options.latencyMs ?? 0
@@ -96,6 +123,8 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
   const history = new Map<string, Array<unknown>>()
   const prompts: Array<FakePrompt> = []
   const aborts: Array<string> = []
+  const promptParts: Array<{ readonly sessionId: string; readonly parts: ReadonlyArray<any> }> = []
+  const models = options.models ?? [{ ref: "fake/echo" }]
   const running = new Map<string, Set<() => void>>() // session → abort hooks of its running turns
   const waiters = new Set<() => void>()
   let failures = { status: 500, left: 0 }
@@ -216,6 +245,12 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       return json(response, 200, ordered.map((entry) => entry.session))
     }
     if (path === "/mcp" && request.method === "GET") return json(response, 200, {})
+    if (path === "/config/providers" && request.method === "GET") return json(response, 200, providersAnswer(models))
+    if (path === "/config" && request.method === "GET") return json(response, 200, { model: options.defaultModel ?? models[0]?.ref })
+    if (path === "/path" && request.method === "GET") {
+      const directory = options.directory ?? process.cwd()
+      return json(response, 200, { home: directory, state: directory, config: directory, worktree: directory, directory })
+    }
     if (path === "/global/health" && request.method === "GET") return json(response, 200, { healthy: true, version: "fake" })
     const match = /^\/session\/([^/]+)(?:\/(message|abort))?$/.exec(path)
     if (match !== null) {
@@ -231,6 +266,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       if (match[2] === "message" && request.method === "POST") {
         const parts: Array<any> = Array.isArray(body?.parts) ? body.parts : []
         const text = parts.filter((p) => p?.type === "text").map((p) => String(p.text)).join("\n")
+        promptParts.push({ sessionId: session.id, parts })
         return void turn(session, text, response)
       }
       if (match[2] === undefined && request.method === "GET") return json(response, 200, session)
@@ -257,6 +293,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     url,
     sessions,
     prompts,
+    promptParts,
     aborts,
     get inFlight() {
       return inFlight

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
-import { mkdtempSync, statSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import type { InboundMessage } from "../../src/dingtalk/RobotMessage.js"
@@ -11,6 +11,15 @@ const message = (conversationId: string, overrides: Partial<InboundMessage> = {}
   senderId: "$:s", senderKey: "staff-1", senderStaffId: "staff-1", senderNick: "Li Lei", body: { _tag: "Text", text: "hi" },
   webhook: "http://127.0.0.1:9/robot/sendBySession?session=secret", webhookExpiresAt: 1_000, receivedAt: 10, ...overrides,
 })
+
+const freshDir = () => path.join(mkdtempSync(path.join(tmpdir(), "conversations-")), "state", "robot.conversations")
+
+/** Runs `f` against a persisted registry in `dir`, released afterwards (a process lifetime). */
+const withPersisted = <A>(dir: string, f: (registry: Conversations["Service"]) => Effect.Effect<A>, options: { maxConversations?: number } = {}) =>
+  Effect.scoped(Effect.gen(function*() {
+    const context = yield* Layer.build(Conversations.layerPersisted(dir, options))
+    return yield* Conversations.use(f).pipe(Effect.provideContext(context))
+  }))
 
 describe("Conversations", () => {
   it.effect("the registry is most-recently-active first and keeps a group's title", () =>
@@ -24,26 +33,93 @@ describe("Conversations", () => {
       assert.deepStrictEqual(list.map((c) => [c.id, c.messageCount, c.title]), [["g", 2, "Team"], ["a", 2, undefined]])
     }).pipe(Effect.provide(Conversations.layer)))
 
-  it.live("a persisted registry survives a restart, in a file only its user can read", () =>
+  it.live("a persisted registry survives a restart, in a directory and files only its user can read", () =>
     Effect.gen(function*() {
-      const file = path.join(mkdtempSync(path.join(tmpdir(), "conversations-")), "state", "robot.conversations.json")
-      yield* Effect.scoped(Effect.gen(function*() {
-        const conversations = yield* Layer.build(Conversations.layerPersisted(file)).pipe(Effect.map((context) => context))
-        const registry = yield* Conversations.pipe(Effect.provideContext(conversations))
-        yield* registry.remember(message("cid-1"))
-        yield* registry.remember(message("cid-2", { conversationType: "group", conversationTitle: "Team", senderStaffId: undefined }))
-      }))
-      assert.strictEqual(statSync(file).mode & 0o777, 0o600)
-      const restored = yield* Effect.scoped(Effect.gen(function*() {
-        const registry = yield* Conversations
-        return { list: yield* registry.list, two: yield* registry.get("cid-2") }
-      }).pipe(Effect.provide(Conversations.layerPersisted(file))))
-      assert.deepStrictEqual(restored.list.map((c) => c.id), ["cid-2", "cid-1"])
+      const dir = freshDir()
+      yield* withPersisted(dir, (registry) =>
+        Effect.gen(function*() {
+          yield* registry.remember(message("cid-1", { receivedAt: 10 }))
+          yield* registry.remember(message("cid/2", { conversationType: "group", conversationTitle: "Team", senderStaffId: undefined, receivedAt: 20 }))
+        }))
+      assert.strictEqual(statSync(dir).mode & 0o777, 0o700)
+      const files = readdirSync(dir)
+      assert.strictEqual(files.length, 2)
+      for (const file of files) assert.strictEqual(statSync(path.join(dir, file)).mode & 0o777, 0o600)
+      const restored = yield* withPersisted(dir, (registry) =>
+        Effect.gen(function*() {
+          return { list: yield* registry.list, two: yield* registry.get("cid/2") }
+        }))
+      assert.deepStrictEqual(restored.list.map((c) => c.id), ["cid/2", "cid-1"])
       assert.isTrue(Option.isSome(restored.two))
       if (Option.isSome(restored.two)) {
         assert.strictEqual(restored.two.value.title, "Team")
         assert.strictEqual(restored.two.value.lastSenderStaffId, undefined)
         assert.strictEqual(restored.two.value.webhook, "http://127.0.0.1:9/robot/sendBySession?session=secret")
       }
+    }))
+
+  it.live("an existing state directory open to others is tightened to 0700", () =>
+    Effect.gen(function*() {
+      const dir = freshDir()
+      mkdirSync(dir, { recursive: true })
+      chmodSync(dir, 0o777)
+      yield* withPersisted(dir, (registry) => registry.remember(message("a")))
+      assert.strictEqual(statSync(dir).mode & 0o777, 0o700)
+    }))
+
+  it.live("a corrupt entry is moved aside as .corrupt, not silently replaced, and the others load", () =>
+    Effect.gen(function*() {
+      const dir = freshDir()
+      yield* withPersisted(dir, (registry) => Effect.all([registry.remember(message("good")), registry.remember(message("bad"))]))
+      writeFileSync(path.join(dir, "bad"), "{\"id\":\"bad\",\"robotCode\":")
+      const list = yield* withPersisted(dir, (registry) => registry.list)
+      assert.deepStrictEqual(list.map((c) => c.id), ["good"])
+      assert.isTrue(existsSync(path.join(dir, "bad.corrupt")))
+      assert.strictEqual(readFileSync(path.join(dir, "bad.corrupt"), "utf8"), "{\"id\":\"bad\",\"robotCode\":")
+      // The next start does not trip over the moved-aside file.
+      const again = yield* withPersisted(dir, (registry) => registry.list)
+      assert.deepStrictEqual(again.map((c) => c.id), ["good"])
+    }))
+
+  it.live("the cap applies on load: only the most recently active conversations are kept", () =>
+    Effect.gen(function*() {
+      const dir = freshDir()
+      yield* withPersisted(dir, (registry) =>
+        Effect.forEach([1, 2, 3, 4, 5], (n) => registry.remember(message(`c${n}`, { receivedAt: n * 100 }))), { maxConversations: 10 })
+      const list = yield* withPersisted(dir, (registry) => registry.list, { maxConversations: 3 })
+      assert.deepStrictEqual(list.map((c) => c.id), ["c5", "c4", "c3"])
+      assert.deepStrictEqual(readdirSync(dir).sort(), ["c3", "c4", "c5"])
+    }))
+
+  it.live("past the cap the least recently active entry is removed from disk too", () =>
+    Effect.gen(function*() {
+      const dir = freshDir()
+      yield* withPersisted(dir, (registry) =>
+        Effect.forEach([1, 2, 3], (n) => registry.remember(message(`c${n}`, { receivedAt: n }))), { maxConversations: 2 })
+      assert.deepStrictEqual(readdirSync(dir).sort(), ["c2", "c3"])
+    }))
+
+  it.live("the single JSON file of earlier versions is imported once", () =>
+    Effect.gen(function*() {
+      const dir = freshDir()
+      const legacy = `${dir}.json`
+      mkdirSync(path.dirname(dir), { recursive: true })
+      writeFileSync(legacy, JSON.stringify([{ id: "old", robotCode: "r", type: "single", lastSenderKey: "s", lastSenderNick: "n", lastActivity: 5, messageCount: 1, webhook: "http://127.0.0.1:9/x", webhookExpiresAt: 1 }]))
+      const list = yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(Conversations.layerPersisted(dir, { legacyFile: legacy }))
+        return yield* Conversations.use((r) => r.list).pipe(Effect.provideContext(context))
+      }))
+      assert.deepStrictEqual(list.map((c) => c.id), ["old"])
+      assert.isFalse(existsSync(legacy))
+      assert.isTrue(existsSync(`${legacy}.migrated`))
+    }))
+
+  it.live("an unusable state directory fails with one clear error", () =>
+    Effect.gen(function*() {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), "conversations-")), "plain-file")
+      writeFileSync(file, "x")
+      const error = yield* Effect.flip(withPersisted(path.join(file, "sub"), (registry) => registry.list))
+      assert.strictEqual(error._tag, "StateDirUnusable")
+      assert.include(error.message, "BRIDGE_STATE_DIR")
     }))
 })

@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
-import { RateLimiter } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import type { InboundMessage } from "../../src/dingtalk/RobotMessage.js"
 import { AccessToken } from "../../src/dingtalk/AccessToken.js"
@@ -9,6 +8,7 @@ import { BridgeMetrics } from "../../src/core/BridgeMetrics.js"
 import { Conversations } from "../../src/dingtalk/Conversations.js"
 import { Delivery } from "../../src/dingtalk/Delivery.js"
 import { DingTalkHttp, type JsonAnswer } from "../../src/dingtalk/DingTalkHttp.js"
+import { SendLimiter } from "../../src/dingtalk/SendLimiter.js"
 
 /** A DingTalk that records what it was sent, when, and answers from a script. */
 const recordingHttp = (answer: (url: string, body: any) => JsonAnswer = () => ({ status: 200, body: { errcode: 0 } })) => {
@@ -33,7 +33,7 @@ const inbound = (conversationId: string, overrides: Partial<InboundMessage> = {}
 const deliveryLayer = (http: Layer.Layer<DingTalkHttp>, env: Record<string, string> = {}) =>
   Delivery.layer.pipe(
     Layer.provideMerge(AccessToken.layer),
-    Layer.provideMerge(Layer.mergeAll(http, Conversations.layer, BridgeMetrics.layer, RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)))),
+    Layer.provideMerge(Layer.mergeAll(http, Conversations.layer, BridgeMetrics.layer, SendLimiter.layer)),
     Layer.provideMerge(BridgeConfig.layerFrom({ DINGTALK_CLIENT_ID: "robot", DINGTALK_CLIENT_SECRET: "secret", DINGTALK_API_URL: "http://dingtalk.test", ...env }))
   )
 

@@ -92,7 +92,7 @@ describe("one robot, one owner", () => {
     await emulator.waitForReplies(1, { conversationId: "cid-remembered", timeoutMs: 10_000 })
     a.child.kill("SIGTERM")
     await a.exited
-    expect(readdirSync(stateDir).some((name) => name.endsWith(".conversations.json"))).toBe(true)
+    expect(readdirSync(stateDir).some((name) => name.endsWith(".conversations"))).toBe(true)
 
     const b = await start()
     await emulator.waitForNewConnection(1, 10_000)

@@ -437,6 +437,28 @@ describe("DingTalkEmulator: replies", () => {
     assert.lengthOf(emulator.replies, 2)
   })
 
+  it("enforceRateLimit refuses a send over the limit in a sliding window (130101 / HTTP 429) and counts it", async () => {
+    const emulator = await start({ enforceRateLimit: { limit: 2, windowMs: 400 } })
+    const client = await connect(emulator)
+    await emulator.waitForAck(emulator.pushMessage({ conversationId: "cid-r", senderStaffId: "staff-r" }).frameId)
+    const reply = { msgtype: "text", text: { content: "x" } }
+    assert.strictEqual((await post(webhookOf(client), reply)).body.errcode, 0)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    assert.strictEqual((await post(webhookOf(client), reply)).body.errcode, 0)
+    // 250 ms after the first send: a fixed window that restarted would let this one through.
+    assert.deepStrictEqual((await post(webhookOf(client), reply)).body, { errcode: 130101, errmsg: "send too fast" })
+    const token = await post(`${emulator.url}/v1.0/oauth2/accessToken`, { appKey: emulator.clientId, appSecret: emulator.clientSecret })
+    const openApi = () => post(`${emulator.url}/v1.0/robot/oToMessages/batchSend`, {
+      robotCode: emulator.robotCode, userIds: ["staff-r"], msgKey: "sampleText", msgParam: JSON.stringify({ content: "y" }),
+    }, { "x-acs-dingtalk-access-token": token.body.accessToken })
+    assert.strictEqual((await openApi()).status, 429)
+    assert.strictEqual(emulator.rateLimited, 2)
+    assert.lengthOf(emulator.replies, 2)
+    await new Promise((resolve) => setTimeout(resolve, 200)) // the first send has left the window
+    assert.strictEqual((await openApi()).status, 200)
+    assert.lengthOf(emulator.replies, 3)
+  })
+
   it("httpConnections counts TCP connections, so keep-alive reuse is visible", async () => {
     const emulator = await start()
     const client = await connect(emulator)

@@ -1,6 +1,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import http from "node:http"
+import net from "node:net"
 import { describe, expect, it } from "vitest"
 import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
@@ -72,5 +73,66 @@ describe("MCP over Streamable HTTP", () => {
 
     const unauthorised = new Client({ name: "no-token", version: "1" })
     await expect(unauthorised.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`)))).rejects.toThrow()
+  }, 30_000)
+})
+
+/** A raw POST with any body size. */
+const post = (port: number, path: string, body: string, headers: Record<string, string> = {}) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const request = http.request({ host: "127.0.0.1", port, path, method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } }, (response) => {
+      let text = ""
+      response.on("data", (chunk) => (text += chunk))
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: text }))
+    })
+    request.on("error", reject)
+    request.end(body)
+  })
+
+describe("MCP over HTTP: the door's limits", () => {
+  it("refuses to start on a non-loopback MCP_HTTP_HOST without MCP_HTTP_TOKEN: exit 2, one line", async () => {
+    const port = await freePort()
+    const server = spawnMain({ DINGTALK_CLIENT_ID: "id", DINGTALK_CLIENT_SECRET: "secret", DINGTALK_API_URL: "http://127.0.0.1:9", MCP_HTTP_PORT: String(port), MCP_HTTP_HOST: "0.0.0.0" })
+    onCleanup(() => server.kill())
+    const { code } = await server.exited
+    expect(code).toBe(2)
+    const lines = server.stderr().trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/MCP_HTTP_HOST=0\.0\.0\.0 .*MCP_HTTP_TOKEN must be set/)
+  }, 20_000)
+
+  it("wrong tokens of any length are refused; bodies over 1 MiB get 413; connections over the cap are closed", async () => {
+    const emulator = await startDingTalkEmulator()
+    const opencode = await startFakeOpenCode()
+    onCleanup(() => emulator.close(), () => opencode.close())
+    const port = await freePort()
+    const server = spawnMain({
+      DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
+      OPENCODE_SERVER_URL: opencode.url, MCP_HTTP_PORT: String(port), MCP_HTTP_HOST: "0.0.0.0", MCP_HTTP_TOKEN: "s3cret-token",
+    })
+    onCleanup(() => server.kill())
+    await server.initialize()
+    await waitUntilListening(port)
+    for (const wrong of ["", "Bearer s", "Bearer s3cret-tokeX", `Bearer s3cret-token${"x".repeat(1000)}`]) {
+      expect((await get(port, "/metrics", wrong === "" ? {} : { authorization: wrong })).status).toBe(401)
+    }
+    expect((await get(port, "/metrics", { authorization: "Bearer s3cret-token" })).status).toBe(200)
+    const big = await post(port, "/mcp", JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { pad: "x".repeat(2 * 1024 * 1024) } }), { authorization: "Bearer s3cret-token" })
+    expect(big.status).toBe(413)
+
+    // 40 idle connections: the server keeps at most 32 and closes the rest at once.
+    const sockets = await Promise.all(Array.from({ length: 40 }, () => new Promise<net.Socket>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => resolve(socket))
+      socket.on("error", () => undefined)
+    })))
+    onCleanup(() => sockets.forEach((s) => s.destroy()))
+    const closed = await Promise.all(sockets.map((socket) => new Promise<boolean>((resolve) => {
+      if (socket.destroyed) return resolve(true)
+      socket.once("close", () => resolve(true))
+      setTimeout(() => resolve(false), 1_000)
+    })))
+    expect(closed.filter(Boolean).length).toBeGreaterThanOrEqual(8)
+    sockets.forEach((s) => s.destroy())
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect((await get(port, "/healthz")).status).toBe(200)
   }, 30_000)
 })

@@ -24,9 +24,9 @@ export interface McpProcess {
   kill: () => void
 }
 
-/** Starts `node dist/main.js` in an empty temp dir (no .env) with exactly the given environment. */
-export const spawnMain = (env: Record<string, string>, options: { node?: string; args?: ReadonlyArray<string> } = {}): McpProcess => {
-  const cwd = mkdtempSync(path.join(tmpdir(), "dingtalk-mcp-"))
+/** Starts `node dist/main.js` in an empty temp dir (or `cwd`) with exactly the given environment, plus CLI `args`. */
+export const spawnMain = (env: Record<string, string>, options: { node?: string; cwd?: string; args?: ReadonlyArray<string> } = {}): McpProcess => {
+  const cwd = options.cwd ?? mkdtempSync(path.join(tmpdir(), "dingtalk-mcp-"))
   const child = spawn(options.node ?? process.execPath, [MAIN, ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: cwd, ...env },

@@ -1,0 +1,83 @@
+/**
+ * `node dist/main.js` on the machine's Node 20 re-executes itself on the pinned Node 22. Killing the
+ * launcher (SIGKILL, as a supervisor does to a hung server) must not leave the Node 22 child behind
+ * holding the DingTalk connection and the ownership socket.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import path from "node:path"
+import { describe, expect, it } from "vitest"
+import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
+import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
+import { MAIN, spawnMain, systemNode } from "../support/mcpProcess.js"
+import { cleanupAfterEach } from "../support/resources.js"
+
+const onCleanup = cleanupAfterEach()
+const node = systemNode()
+const major = node === undefined ? 0 : Number(execFileSync(node, ["--version"]).toString().slice(1).split(".")[0])
+
+const childrenOf = (pid: number): Array<number> => {
+  try {
+    return execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)]).toString().split("\n").map((l) => Number(l.trim())).filter((n) => n > 0)
+  } catch {
+    return [] // ps exits 1 when there are none
+  }
+}
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+const waitFor = async (what: string, check: () => boolean, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe.skipIf(node === undefined || major >= 22)("the launcher on an older system Node", () => {
+  it("SIGKILL of the launcher ends its Node 22 child within 2 s, and a second instance takes over within 5 s", async () => {
+    const emulator = await startDingTalkEmulator()
+    const opencode = await startFakeOpenCode()
+    onCleanup(() => emulator.close(), () => opencode.close())
+    const env = {
+      DINGTALK_CLIENT_ID: emulator.clientId,
+      DINGTALK_CLIENT_SECRET: emulator.clientSecret,
+      DINGTALK_API_URL: emulator.url,
+      OPENCODE_SERVER_URL: opencode.url,
+      DINGTALK_RECONNECT_BASE_MS: "200",
+      BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-state-")),
+    }
+    // As under a supervisor: stdin is /dev/null, so the end of stdin cannot be what stops the child.
+    const a = spawn(node!, [MAIN], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "ignore", "pipe"] })
+    onCleanup(() => a.kill("SIGKILL"))
+    await emulator.waitForConnections(1, 10_000)
+    const [bridgePid] = childrenOf(a.pid!)
+    expect(bridgePid).toBeGreaterThan(0)
+    onCleanup(() => { if (alive(bridgePid!)) process.kill(bridgePid!, "SIGKILL") })
+
+    const b = spawnMain(env, { node: node! })
+    onCleanup(() => b.kill())
+    await b.initialize()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(emulator.totalConnections).toBe(1)
+
+    const connectionsBefore = emulator.totalConnections
+    const killedAt = Date.now()
+    a.kill("SIGKILL")
+    await waitFor("the orphaned bridge process to end", () => !alive(bridgePid!), 2_000)
+    await emulator.waitForNewConnection(connectionsBefore, 5_000 - (Date.now() - killedAt))
+    expect(Date.now() - killedAt).toBeLessThan(5_000)
+
+    emulator.pushMessage({ text: "who is there?", conversationId: "cid-launcher" })
+    const [reply] = await emulator.waitForReplies(1, { conversationId: "cid-launcher", timeoutMs: 10_000 })
+    expect(reply!.text).toBe("ECHO: who is there?")
+    const stats = (await b.callTool("dingtalk_get_stats")).structuredContent
+    expect(childrenOf(b.child.pid!)).toContain(stats.owner.pid)
+  }, 30_000)
+})
