@@ -6,13 +6,14 @@
  * only the sender of the prompt or a `DINGTALK_ADMINS` member may answer. Unanswered requests are
  * rejected after `BRIDGE_PERMISSION_TIMEOUT_MS`, telling the agent and the user why.
  */
-import { Clock, Context, Duration, Effect, Fiber, Layer, Option, Schema, Scope } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import {
   OpenCodeClient, type PermissionReply, PermissionRequest, QuestionRequest, type QuestionItem,
 } from "../opencode/OpenCodeClient.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { type AnswerCommand, parseQuestionAnswer } from "./InteractiveCommands.js"
 
@@ -60,6 +61,9 @@ export interface CardAction {
 export interface CardOutcome {
   readonly status: string
 }
+
+/** While turns run, OpenCode's pending requests are also read this often: a safety net for lost events. */
+const POLL_INTERVAL = Duration.seconds(3)
 
 const minutes = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`)
 const code = (text: string) => `\`${text.replaceAll("`", "'")}\``
@@ -116,7 +120,7 @@ export class Interactions extends Context.Service<Interactions, {
   readonly resync: Effect.Effect<void>
   /**
    * Wraps a turn: records who sent its prompt (they may answer in a group) and, while any turn runs,
-   * checks OpenCode's pending requests every second — a safety net for events that never arrived.
+   * checks OpenCode's pending requests every few seconds — a safety net for events that never arrived.
    */
   readonly duringTurn: (conversationId: string, senderKey: string) => <A, E, R>(turn: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Acts on `/allow`, `/always`, `/deny`, `/skip` (in the background: it never waits for the turn). */
@@ -130,7 +134,7 @@ export class Interactions extends Context.Service<Interactions, {
   /** Lines for `/status`. */
   readonly statusLines: (conversationId: string) => Effect.Effect<ReadonlyArray<string>>
 }>()("dingtalk-mcp-server/Interactions") {
-  /** The service over the configured OpenCode and DingTalk delivery (events are fed in by the caller). */
+  /** The service over the configured OpenCode and DingTalk delivery, fed by OpenCode's event stream. */
   static readonly layer = Layer.effect(
     Interactions,
     Effect.gen(function*() {
@@ -145,6 +149,8 @@ export class Interactions extends Context.Service<Interactions, {
       const pending = new Map<string, PendingRequest>()
       const askers = new Map<string, string>()
       const lastNumber = new Map<string, number>()
+      // Requests being looked up (their conversation): an event and a poll must not post one twice.
+      const claimed = new Set<string>()
 
       const say = (conversationId: string, text: string, format: "text" | "markdown" = "text") =>
         delivery.send({ conversationId, text, format, ...(format === "markdown" ? { title: "OpenCode asks" } : {}) }).pipe(
@@ -198,12 +204,17 @@ export class Interactions extends Context.Service<Interactions, {
           yield* say(request.conversationId, `⌛ Request #${request.number} got no answer within ${minutes(timeoutMs)}: it was ${request.kind === "permission" ? "rejected" : "dismissed"} and the agent was told.`)
         })
 
-      const track = Effect.fnUntraced(function*(kind: "permission" | "question", id: string, sessionId: string, body: { permission?: PermissionRequest; question?: QuestionRequest }) {
-        if (pending.has(id)) return
+      const track = (kind: "permission" | "question", id: string, sessionId: string, body: { permission?: PermissionRequest; question?: QuestionRequest }) =>
+        Effect.suspend(() => {
+          if (pending.has(id) || claimed.has(id)) return Effect.void
+          claimed.add(id)
+          return post(kind, id, sessionId, body).pipe(Effect.ensuring(Effect.sync(() => claimed.delete(id))))
+        })
+
+      const post = Effect.fnUntraced(function*(kind: "permission" | "question", id: string, sessionId: string, body: { permission?: PermissionRequest; question?: QuestionRequest }) {
         const conversationId = yield* sessions.conversationOf(sessionId).pipe(Effect.orElseSucceed(() => Option.none<string>()))
         // A session the bridge does not drive (the TUI, another client): not ours to answer.
         if (Option.isNone(conversationId)) return yield* Effect.logDebug("Request of a session without a conversation ignored").pipe(Effect.annotateLogs({ requestId: id, sessionId }))
-        if (pending.has(id)) return
         const cid = conversationId.value
         const number = inConversation(cid).length === 0 ? 1 : (lastNumber.get(cid) ?? 0) + 1
         lastNumber.set(cid, number)
@@ -386,12 +397,16 @@ export class Interactions extends Context.Service<Interactions, {
           })
         })
 
-      // Requests already waiting when the bridge starts (it restarted while the agent asked) are posted again.
+      // Events post requests at once; after a gap in the stream, and at start (the bridge restarted while
+      // the agent asked), OpenCode's lists are read again.
+      const events = yield* OpenCodeEvents
+      yield* Effect.forkIn(Stream.runForEach(events.events, (event) => onEvent(event).pipe(Effect.catchCause((cause) => Effect.logWarning("OpenCode event not handled", cause)))), scope)
+      yield* Effect.forkIn(Stream.runForEach(events.reconnected, () => resync), scope)
       yield* Effect.forkIn(resync, scope)
 
       let turnsRunning = 0
       let poller: Fiber.Fiber<void> | undefined
-      const poll = resync.pipe(Effect.andThen(Effect.sleep(Duration.seconds(1))), Effect.forever, Effect.asVoid)
+      const poll = resync.pipe(Effect.andThen(Effect.sleep(POLL_INTERVAL)), Effect.forever, Effect.asVoid)
       const duringTurn = (conversationId: string, senderKey: string) => <A, E, R>(turn: Effect.Effect<A, E, R>) =>
         Effect.gen(function*() {
           askers.set(conversationId, senderKey)
