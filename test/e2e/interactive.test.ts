@@ -8,11 +8,17 @@ import { Effect } from "effect"
 import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
+import { existsSync } from "node:fs"
+import { chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { type FakeModel, startFakeModel } from "../../src/testing/FakeModel.js"
 import { startBridge, startPersistentBridge, testEnv } from "../support/bridge.js"
+import { spawnMain } from "../support/mcpProcess.js"
 import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
+import { freePort } from "../support/resources.js"
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 
 let model: FakeModel
 let opencode: RealOpenCode
@@ -184,4 +190,36 @@ describe("sessions, models and agents chosen from chat", () => {
       expect(list.split("\n").find((l) => l.startsWith("1. "))).toContain(firstSession)
     }, true)
   }, 90_000)
+})
+
+describe("the sandbox page", () => {
+  it.runIf(existsSync(CHROMIUM))("shows a permission request with buttons, and 'Allow once' lets the turn finish", async () => {
+    const port = await freePort()
+    const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")) })
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] })
+    try {
+      await server.initialize()
+      const deadline = Date.now() + 10_000
+      while (!server.stderr().includes(`http://127.0.0.1:${port}`)) {
+        if (Date.now() > deadline) throw new Error(`no chat page announced:\n${server.stderr()}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const page = await browser.newPage()
+      await page.goto(`http://127.0.0.1:${port}/`)
+      await page.locator("#chats li").first().waitFor({ timeout: 10_000 })
+      await page.getByLabel("Message").fill(BASH)
+      await page.getByRole("button", { name: "Send" }).click()
+      const allow = page.getByRole("button", { name: "Allow once" })
+      await allow.waitFor({ timeout: 30_000 }).catch(async (error) => {
+        throw new Error(`${error}\n${(await page.locator(".msg").allTextContents()).join("\n")}\n${server.stderr()}`)
+      })
+      expect(await page.getByRole("button", { name: "Reject" }).count()).toBe(1)
+      await allow.click()
+      await expect.poll(() => page.locator('.msg[data-from="robot"]').allTextContents(), { timeout: 30_000 })
+        .toContainEqual(expect.stringMatching(/^Robot.*TOOL RESULT:.*permitted/s))
+    } finally {
+      await browser.close()
+      server.kill()
+    }
+  }, 60_000)
 })
