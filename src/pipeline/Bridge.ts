@@ -99,6 +99,8 @@ export class Bridge extends Context.Service<Bridge, {
             return sessionId === undefined
               ? notify(conversationId, "Nothing is running in this chat.")
               : opencode.abort(sessionId).pipe(
+                // OpenCode leaves the aborted turn's permission requests and questions pending: close them.
+                Effect.andThen(interactions.withdraw(conversationId, "the turn was stopped")),
                 Effect.catch((error) => notify(conversationId, `Could not stop the turn: ${error.message}`))
               )
           }

@@ -129,6 +129,8 @@ export class Interactions extends Context.Service<Interactions, {
   readonly answerText: (who: Answerer, text: string) => Effect.Effect<boolean>
   /** A card button click; resolves with the card's new status line. */
   readonly cardAction: (action: CardAction) => Effect.Effect<CardOutcome>
+  /** Rejects the conversation's waiting requests (OpenCode keeps them after an abort) and says why. */
+  readonly withdraw: (conversationId: string, why: string) => Effect.Effect<void>
   /** Requests waiting in the conversation, oldest first. */
   readonly pendingIn: (conversationId: string) => Effect.Effect<ReadonlyArray<PendingRequest>>
   /** Lines for `/status`. */
@@ -238,7 +240,7 @@ export class Interactions extends Context.Service<Interactions, {
           const request = pending.get(requestId)
           if (request === undefined) return Effect.void
           const announce = !request.answering
-          return settle(request).pipe(Effect.andThen(announce ? say(request.conversationId, `Request #${request.number} was answered in OpenCode (${how}).`) : Effect.void))
+          return settle(request).pipe(Effect.andThen(announce ? say(request.conversationId, `Request #${request.number} is no longer waiting (OpenCode: ${how}).`) : Effect.void))
         })
 
       const decodePermission = Schema.decodeUnknownOption(PermissionRequest)
@@ -385,6 +387,16 @@ export class Interactions extends Context.Service<Interactions, {
           return { status: outcome.status }
         })
 
+      const withdraw = (conversationId: string, why: string) =>
+        inBackground(Effect.gen(function*() {
+          for (const request of inConversation(conversationId)) {
+            request.answering = true
+            yield* settle(request)
+            yield* (request.kind === "permission" ? opencode.replyPermission(request.id, "reject", `Withdrawn: ${why}.`) : opencode.rejectQuestion(request.id)).pipe(Effect.ignore)
+            yield* say(conversationId, `Request #${request.number} was withdrawn: ${why}.`)
+          }
+        }))
+
       const statusLines = (conversationId: string) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
@@ -427,6 +439,7 @@ export class Interactions extends Context.Service<Interactions, {
         answer,
         answerText,
         cardAction,
+        withdraw,
         pendingIn: (conversationId) => Effect.sync(() => inConversation(conversationId)),
         statusLines,
       })

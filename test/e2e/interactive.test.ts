@@ -129,6 +129,25 @@ describe("permission requests and questions from a real OpenCode", () => {
     })
   }, 60_000)
 
+  it("while a request waits, /status shows it, other chats are answered and /stop still works", async () => {
+    await withBridge({}, async () => {
+      const cid = "cid-waiting"
+      dingtalk.pushMessage({ text: BASH, conversationId: cid })
+      await nextReply(cid, 0)
+      dingtalk.pushMessage({ text: "/status", conversationId: cid })
+      const status = await nextReply(cid, 1)
+      expect(status.text).toContain("**Waiting for your answer:** #1 permission for **bash** `echo permitted`")
+      dingtalk.pushMessage({ text: "meanwhile", conversationId: "cid-other" })
+      expect((await nextReply("cid-other", 0)).text).toBe("ECHO: meanwhile")
+      dingtalk.pushMessage({ text: "/stop", conversationId: cid })
+      const replies = await dingtalk.waitForReplies(4, { conversationId: cid, timeoutMs: 30_000 })
+      const texts = replies.map((r) => r.text)
+      expect(texts).toContain("⏹ Stopped.")
+      expect(texts).toContain("Request #1 was withdrawn: the turn was stopped.")
+      expect(await (await fetch(`${opencode.url}/permission`)).json()).toEqual([])
+    })
+  }, 60_000)
+
   it("a question is answered by its option number", async () => {
     await withBridge({}, async () => {
       const cid = "cid-question"
