@@ -388,14 +388,19 @@ export class Interactions extends Context.Service<Interactions, {
         })
 
       const withdraw = (conversationId: string, why: string) =>
-        inBackground(Effect.gen(function*() {
-          for (const request of inConversation(conversationId)) {
+        Effect.suspend(() => {
+          // Taken off the list at once, so a second withdraw (the turn ending after /stop) finds nothing.
+          const requests = inConversation(conversationId)
+          for (const request of requests) {
             request.answering = true
+            pending.delete(request.id)
+          }
+          return requests.length === 0 ? Effect.void : inBackground(Effect.forEach(requests, (request) => Effect.gen(function*() {
             yield* settle(request)
             yield* (request.kind === "permission" ? opencode.replyPermission(request.id, "reject", `Withdrawn: ${why}.`) : opencode.rejectQuestion(request.id)).pipe(Effect.ignore)
             yield* say(conversationId, `Request #${request.number} was withdrawn: ${why}.`)
-          }
-        }))
+          }), { discard: true }))
+        })
 
       const statusLines = (conversationId: string) =>
         Effect.gen(function*() {
@@ -425,10 +430,12 @@ export class Interactions extends Context.Service<Interactions, {
           if (turnsRunning++ === 0) poller = yield* Effect.forkIn(poll, scope)
           return yield* turn
         }).pipe(Effect.ensuring(Effect.suspend(() => {
-          if (--turnsRunning > 0 || poller === undefined) return Effect.void
+          // A turn that ended while its request waited (turn timeout, error) leaves it pending in OpenCode.
+          const leftOver = inConversation(conversationId).length > 0 ? withdraw(conversationId, "the turn ended before an answer came") : Effect.void
+          if (--turnsRunning > 0 || poller === undefined) return leftOver
           const stopping = poller
           poller = undefined
-          return Fiber.interrupt(stopping).pipe(Effect.asVoid)
+          return Fiber.interrupt(stopping).pipe(Effect.andThen(leftOver))
         })))
 
       // On shutdown the timers go with the scope; OpenCode keeps the requests, and a restart posts them again.
