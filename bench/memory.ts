@@ -14,7 +14,6 @@ const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10
 const measureMemory = (count: number) =>
   Effect.gen(function*() {
     const isFirstSeen = yield* makeDedup({ capacity: 1_000, ttlMs: 5 * 60_000 })
-    const allowlist = { users: [], conversations: [] }
     const rssSamplesMb: Array<number> = []
     const heapSamplesMb: Array<number> = []
     let turns = 0
@@ -29,7 +28,7 @@ const measureMemory = (count: number) =>
         const decoded = yield* decodeFrame({ frameId: `f-${i}-${copy}`, connectionId: "c1", topic: "t", data, receivedAt: 0 }, "robot")
         if (decoded._tag !== "Success") continue
         if (!(yield* isFirstSeen(decoded.success))) continue
-        if (route(decoded.success, allowlist, 64 * 1024)._tag === "Turn") turns++
+        if (route(decoded.success, 64 * 1024)._tag === "Turn") turns++
       }
       if ((i + 1) % (count / 10) === 0) {
         rssSamplesMb.push(mb(process.memoryUsage().rss))

@@ -27,7 +27,7 @@ const startBridge = async (emulator: DingTalkEmulator, opencode: FakeOpenCode, e
   const layer = BridgeLayer.pipe(
     Layer.provideMerge(BridgeConfig.layerFrom({
       DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url, DINGTALK_RATE_LIMIT: "60000", BRIDGE_BACKLOG: "100000", ...env,
+      OPENCODE_SERVER_URL: opencode.url, DINGTALK_RATE_LIMIT: "60000", BRIDGE_BACKLOG: "100000", DINGTALK_ACCESS: "open", ...env,
     })),
     Layer.provideMerge(Quiet)
   )

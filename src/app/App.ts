@@ -16,14 +16,14 @@ import { VERSION } from "../core/Version.js"
 import { ExitCode, helpText, parseCli } from "./Cli.js"
 import { runDoctor } from "./Doctor.js"
 import { runAsOwnerOrFollower } from "./Instances.js"
+import { pairCommand } from "./PairCommand.js"
 import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./Sandbox.js"
 
 // The package directory's .env and --env-file fill in what the real environment does not set; never the
 // working directory's (when OpenCode launches us, that is someone's project).
-const envLoad = loadEnvFiles({ argv: process.argv, env: process.env, packageDir: packageDirOf(path.dirname(fileURLToPath(import.meta.url))) })
-if (Result.isSuccess(envLoad)) for (const warning of envLoad.success.warnings) process.stderr.write(`${warning}\n`)
-
 const cli = parseCli(process.argv.slice(2))
+const envLoad = loadEnvFiles({ envFile: cli.envFile, env: process.env, packageDir: packageDirOf(path.dirname(fileURLToPath(import.meta.url))) })
+if (Result.isSuccess(envLoad)) for (const warning of envLoad.success.warnings) process.stderr.write(`${warning}\n`)
 
 const LoggingLayer = Layer.unwrap(BridgeConfig.use((settings) => Effect.succeed(Logging.layer(settings.logging))))
 
@@ -42,7 +42,9 @@ const serve = (sandbox: boolean) => Effect.gen(function*() {
     ConfigError: (error) => fail(configErrorReport(error), 2),
     CredentialsRejected: (error) => fail(error.message, 2),
     ReconnectExhausted: (error) => fail(error.message, 1),
-    StateDirUnusable: (error) => fail(error.message, 1),
+    // Both core/StateDir's and Conversations' StateDirUnusable: a start-up configuration problem.
+    StateDirUnusable: (error) => fail(error.message, 2),
+    ControlSocketFailed: (error) => fail(error.message, 2),
   })
 )
 
@@ -63,7 +65,7 @@ const program = (() => {
     case "Doctor":
       return doctor
     case "Pair":
-      return fail("dingtalk-mcp-server: pairing is not available in this build.", ExitCode.usage)
+      return pairCommand(cli.command.code)
     case "Serve":
       return serve(sandboxRequested(cli.command.sandbox, process.env))
   }

@@ -4,6 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import { Bridge } from "../pipeline/Bridge.js"
+import { AccessPolicy, accessFileFor } from "../dingtalk/AccessPolicy.js"
 import { AccessToken } from "../dingtalk/AccessToken.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Conversations } from "../dingtalk/Conversations.js"
@@ -21,11 +22,11 @@ import { ChatChoices } from "../pipeline/ChatChoices.js"
 import { ChatSettings } from "../pipeline/ChatSettings.js"
 import { Interactions } from "../pipeline/Interactions.js"
 
-/** Metrics, conversations, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
-const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>) =>
+/** Metrics, conversations, access policy, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
+const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>, access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer) =>
   Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
-    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, SendLimiter.layer)),
+    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, access, SendLimiter.layer)),
     Layer.provideMerge(BridgeMetrics.layer)
   )
 
@@ -33,19 +34,23 @@ const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>) =>
 const makeInteractiveLayer = (choices: Layer.Layer<ChatChoices>) =>
   Layer.mergeAll(Interactions.layer, ChatSettings.layer).pipe(Layer.provideMerge(choices))
 
-/** Every service, with conversations kept in memory (requires `BridgeConfig`). */
+/** Every service, with conversations and pairings kept in memory (requires `BridgeConfig`). */
 export const ServicesLayer = makeServicesLayer(Conversations.layer)
 
 /** The pipeline plus every service it needs, conversations in memory (requires `BridgeConfig`). */
 export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(makeInteractiveLayer(ChatChoices.layer)), Layer.provideMerge(ServicesLayer))
 
-/** The same, with the conversations kept under `BRIDGE_STATE_DIR` so they survive a restart: what the CLI runs. */
+/**
+ * The same, with the conversations and pairings kept under `BRIDGE_STATE_DIR` so they survive a restart
+ * (and `dingtalk-mcp-server pair` can approve codes): what the CLI runs.
+ */
 export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
   Effect.succeed(Bridge.layer.pipe(
     Layer.provideMerge(makeInteractiveLayer(ChatChoices.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".choices.json")))),
     Layer.provideMerge(makeServicesLayer(
     Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
       legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
-    })
+    }),
+    AccessPolicy.layerPersisted(accessFileFor(settings.instance.stateDir, settings.dingtalk.clientId))
   ))))
 ))

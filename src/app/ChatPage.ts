@@ -123,6 +123,7 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
         }
         const name = typeof sender === "string" && sender.trim() !== "" ? sender.trim() : "Sandbox user"
         sent.push({ conversationId: chat.id, sender: name, text, at: Date.now() })
+        if (sent.length > SANDBOX_LIMITS.maxMessages) sent.splice(0, sent.length - SANDBOX_LIMITS.maxMessages)
         emulator.pushMessage({
           conversationId: chat.id, conversationType: chat.type, text, senderNick: name,
           senderStaffId: `sandbox-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`,

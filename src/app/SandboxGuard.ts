@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import type http from "node:http"
 
 /** Caps of the sandbox page. */
-export const SANDBOX_LIMITS = { maxBodyBytes: 64 * 1024, maxChats: 50 } as const
+export const SANDBOX_LIMITS = { maxBodyBytes: 64 * 1024, maxChats: 50, maxMessages: 1_000 } as const
 
 /** The header the page sends its token in. */
 export const TOKEN_HEADER = "x-sandbox-token"

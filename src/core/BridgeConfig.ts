@@ -3,6 +3,7 @@
  * Each value has a documented env name, a default and validation; secrets are `Redacted`.
  */
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { createHash } from "node:crypto"
 import { defaultStateDir } from "./StateDir.js"
 
 const invalid = (message: string) => Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
@@ -69,6 +70,12 @@ const access = Config.all({
   allowedConversations: CommaList("DINGTALK_ALLOWED_CONVERSATIONS"),
   /** Staff/user IDs who may run privileged chat commands and approve pairings from chat. */
   admins: CommaList("DINGTALK_ADMINS"),
+})
+
+/** What `dingtalk-mcp-server pair CODE` reads: where the pairings are (without a client ID, every robot's). */
+export const PairCommandConfig = Config.all({
+  clientId: Config.option(Config.NonEmptyString("DINGTALK_CLIENT_ID")),
+  stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
 })
 
 /** The OpenCode side. */
@@ -162,6 +169,19 @@ export const openCodeAuthHeader = (settings: BridgeSettings): Option.Option<stri
   Option.map(settings.opencode.password, (password) =>
     `Basic ${Buffer.from(`${settings.opencode.username}:${Redacted.value(password)}`).toString("base64")}`)
 
+/** A hash of who may drive the agent (mode, sorted allowlists, admins): every instance of one robot must agree on it. */
+export const accessPolicyFingerprint = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  const sorted = (list: ReadonlyArray<string>) => [...new Set(list)].sort()
+  return createHash("sha256").update(JSON.stringify([mode, sorted(allowedUsers), sorted(allowedConversations), sorted(admins)])).digest("hex").slice(0, 16)
+}
+
+/** The access policy in a few words for logs (counts, not IDs). */
+export const describeAccessPolicy = (settings: BridgeSettings): string => {
+  const { mode, allowedUsers, allowedConversations, admins } = settings.access
+  return `DINGTALK_ACCESS=${mode}, ${allowedUsers.length} allowed user(s), ${allowedConversations.length} allowed conversation(s), ${admins.length} admin(s)`
+}
+
 /** The bridge configuration as a service, so tests and embedders can provide their own. */
 export class BridgeConfig extends Context.Service<BridgeConfig, BridgeSettings>()("dingtalk-mcp-server/BridgeConfig") {
   /** Reads the configuration from the current `ConfigProvider` (the environment by default). */
@@ -181,7 +201,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<string> = [
   "DINGTALK_RECONNECT_BASE_MS", "DINGTALK_RECONNECT_MAX_ATTEMPTS", "DINGTALK_RECONNECT_JITTER", "DINGTALK_HEALTHY_AFTER_MS",
   "DINGTALK_PING_INTERVAL_MS", "DINGTALK_DEAD_SOCKET_MS", "DINGTALK_DISCONNECT_DRAIN_MS",
   "DINGTALK_ACCESS", "DINGTALK_ALLOWED_USERS", "DINGTALK_ALLOWED_CONVERSATIONS", "DINGTALK_ADMINS",
-  "OPENCODE_SERVER_URL", "OPENCODE_SERVER_USERNAME", "OPENCODE_SERVER_PASSWORD", "OPENCODE_TURN_TIMEOUT_MS",
+  "OPENCODE_SERVER_URL", "OPENCODE_SERVER_USERNAME", "OPENCODE_SERVER_PASSWORD", "OPENCODE_TURN_TIMEOUT_MS", "OPENCODE_EVENT_SILENCE_MS",
   "BRIDGE_CONCURRENCY", "BRIDGE_BACKLOG", "BRIDGE_DEDUP_CAPACITY", "BRIDGE_DEDUP_TTL_MS", "BRIDGE_SESSION_CACHE_CAPACITY",
   "BRIDGE_SESSION_CACHE_TTL_MS",
   "DINGTALK_MAX_MESSAGE_BYTES", "DINGTALK_RATE_LIMIT", "DINGTALK_RATE_WINDOW_MS", "DINGTALK_RATE_LIMIT_KEY",

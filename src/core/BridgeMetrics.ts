@@ -7,6 +7,7 @@ import { Context, Effect, Layer, Metric } from "effect"
 /** Counters, by what they count. */
 export const counterNames = [
   "received", "duplicates", "malformed", "unsupported", "denied", "busy", "commands",
+  "pairingCodes", "noticesSuppressed",
   "processed", "failed", "timedOut", "aborted",
   "replies", "replyParts", "replyFailures", "openApiFallbacks", "throttleRetries", "rateLimitWaitMs",
   "httpRequests", "httpConnections",

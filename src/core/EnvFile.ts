@@ -86,15 +86,6 @@ export const packageDirOf = (from: string): string | undefined => {
   }
 }
 
-/** `--env-file PATH` or `--env-file=PATH` among the CLI arguments; `Some("")` when the flag has no path. */
-export const envFileFlag = (argv: ReadonlyArray<string>): string | undefined => {
-  for (const [index, arg] of argv.entries()) {
-    if (arg === "--env-file") return argv[index + 1] ?? ""
-    if (arg.startsWith("--env-file=")) return arg.slice("--env-file=".length)
-  }
-  return undefined
-}
-
 /** What loading found: the files read, and warnings to print (e.g. a file others can read). */
 export interface EnvLoad {
   readonly files: ReadonlyArray<string>
@@ -122,11 +113,12 @@ const readOne = (file: string): Result.Result<{ values: Record<string, string>; 
  * never overriding a variable the real environment sets; `--env-file` wins over the package `.env`.
  */
 export const loadEnvFiles = (options: {
-  readonly argv: ReadonlyArray<string>
+  /** The `--env-file` argument, if given. */
+  readonly envFile: string | undefined
   readonly env: NodeJS.ProcessEnv
   readonly packageDir: string | undefined
 }): Result.Result<EnvLoad, EnvFileError> => {
-  const flag = envFileFlag(options.argv)
+  const flag = options.envFile
   if (flag === "") return Result.fail(new EnvFileError({ file: "--env-file", line: 0, reason: "expects a path, e.g. --env-file ~/.config/dingtalk-mcp-server.env" }))
   const packageEnv = options.packageDir === undefined ? undefined : path.join(options.packageDir, ".env")
   const files = [

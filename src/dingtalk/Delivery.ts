@@ -16,6 +16,7 @@ import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { type Conversation, Conversations } from "./Conversations.js"
 import { DingTalkHttp } from "./DingTalkHttp.js"
 import { checkWebhook, describeUrl } from "./OutboundPolicy.js"
+import type { InboundMessage } from "./RobotMessage.js"
 import { SendLimiter } from "./SendLimiter.js"
 
 /** What to send where. */
@@ -77,6 +78,8 @@ class WebhookExpired {
 /** Sends replies to DingTalk. */
 export class Delivery extends Context.Service<Delivery, {
   readonly send: (request: SendRequest) => Effect.Effect<DeliveryReceipt, DeliveryError>
+  /** Replies on the webhook of `message` without the conversation being remembered (notices to senders who are not let in). */
+  readonly replyTo: (message: InboundMessage, request: Omit<SendRequest, "conversationId">) => Effect.Effect<DeliveryReceipt, DeliveryError>
 }>()("dingtalk-mcp-server/Delivery") {
   /** Delivery over the shared pool; pending replies get a grace period on shutdown. */
   static readonly layer = Layer.effect(
@@ -158,7 +161,7 @@ export class Delivery extends Context.Service<Delivery, {
           ? Effect.succeed<OpenApiTarget>({ _tag: "Group", openConversationId: conversation.id })
           : conversation.lastSenderStaffId !== undefined
           ? Effect.succeed<OpenApiTarget>({ _tag: "User", userId: conversation.lastSenderStaffId })
-          : Effect.fail(fail("the webhook expired and the sender has no staff ID, so the OpenAPI cannot reach them"))
+          : Effect.fail(fail("the webhook expired (or names a host that is not allowed) and the sender has no staff ID, so the OpenAPI cannot reach them"))
 
       const postOpenApi = (body: object, target: OpenApiTarget, fail: (detail: string) => DeliveryFailed) => {
         const attempt = Effect.gen(function*() {
@@ -192,10 +195,10 @@ export class Delivery extends Context.Service<Delivery, {
         return route === "webhook" ? room : Math.floor(room / 2)
       }
 
-      const deliverAll = (request: SendRequest) =>
+      const deliverAll = (request: SendRequest, unremembered?: Conversation) =>
         Effect.gen(function*() {
           const startedAt = yield* Clock.currentTimeMillis
-          const found = yield* conversations.get(request.conversationId)
+          const found = unremembered === undefined ? yield* conversations.get(request.conversationId) : Option.some(unremembered)
           if (Option.isNone(found)) return yield* new UnknownConversation({ conversationId: request.conversationId })
           const conversation = found.value
           const format = request.format ?? "markdown"
@@ -252,7 +255,18 @@ export class Delivery extends Context.Service<Delivery, {
         return yield* Fiber.join(fiber)
       })
 
-      return Delivery.of({ send })
+      const replyTo = Effect.fn("Delivery.replyTo")(function*(message: InboundMessage, request: Omit<SendRequest, "conversationId">) {
+        const conversation: Conversation = {
+          id: message.conversationId, robotCode: message.robotCode, type: message.conversationType, title: message.conversationTitle,
+          lastSenderKey: message.senderKey, lastSenderStaffId: message.senderStaffId, lastSenderNick: message.senderNick,
+          lastActivity: message.receivedAt, messageCount: 1, webhook: message.webhook, webhookExpiresAt: message.webhookExpiresAt,
+        }
+        const full = { ...request, conversationId: message.conversationId }
+        const fiber = yield* FiberSet.run(deliveries, Semaphore.withPermit(lockFor(message.conversationId), deliverAll(full, conversation)))
+        return yield* Fiber.join(fiber)
+      })
+
+      return Delivery.of({ send, replyTo })
     })
   )
 }

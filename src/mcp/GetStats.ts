@@ -1,6 +1,7 @@
 /** `dingtalk_get_stats`: is the bridge connected, and what has it done. */
 import { Effect, Schema } from "effect"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
+import { AccessPolicy } from "../dingtalk/AccessPolicy.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { asJson, defineTool } from "./Tool.js"
 
@@ -12,12 +13,15 @@ export const getStats = defineTool({
   name: "dingtalk_get_stats",
   description:
     "Show the DingTalk bridge's health: connection state (connecting, connected, backoff, failed), reconnects, last error, " +
-    "counts of messages received, duplicates, malformed, denied, processed, failed and replies sent, and which process (pid) owns the connection.",
+    "counts of messages received, duplicates, malformed, denied, processed, failed and replies sent, which process (pid) owns the connection, " +
+    "and access: the mode (pairing, allowlist, open) and the pairing codes waiting for approval (see dingtalk_approve_pairing).",
   input: Schema.Struct({}),
   run: () =>
     Effect.gen(function*() {
       const connection = yield* DingTalkStream.use((stream) => stream.status)
       const { counters } = yield* BridgeMetrics.use((metrics) => metrics.snapshot)
+      const policy = yield* AccessPolicy
+      const pending = yield* policy.pending
       const stats = {
         connection: {
           state: connection.state,
@@ -39,6 +43,15 @@ export const getStats = defineTool({
           processed: counters.processed,
           failed: counters.failed,
           timedOut: counters.timedOut,
+        },
+        access: {
+          mode: policy.mode,
+          approvedSenders: yield* policy.approvedCount,
+          pending: pending.map((p) => ({
+            code: p.code, sender: p.senderKey, nick: p.senderNick, conversation: p.conversationType === "group" ? "group" : "1:1", expiresAt: iso(p.expiresAt),
+          })),
+          pairingCodesIssued: counters.pairingCodes,
+          noticesSuppressed: counters.noticesSuppressed,
         },
         replies: {
           sent: counters.replies,

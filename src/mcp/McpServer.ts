@@ -48,11 +48,21 @@ export const makeMcpServer = (dispatch: () => ToolDispatch): Server => {
   return server
 }
 
-/** Until a role is settled, tool calls get this answer. */
-const starting: ToolDispatch = async () => ({
-  isError: true,
-  content: [{ type: "text", text: "The DingTalk bridge is still starting; try again in a few seconds." }],
-})
+/** How long a tool call made during start-up waits for this instance's role before giving up. */
+const STARTUP_WAIT_MS = 10_000
+
+/** Until a role is settled, tool calls wait for it (a client calls right after `initialize`), then give up. */
+const waitingFor = (settled: Promise<ToolDispatch>): ToolDispatch => async (name, args) => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timedOut = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), STARTUP_WAIT_MS)
+  })
+  const dispatch = await Promise.race([settled, timedOut])
+  clearTimeout(timer)
+  return dispatch === undefined
+    ? { isError: true, content: [{ type: "text", text: "The DingTalk bridge is still starting; try again in a few seconds." }] }
+    : dispatch(name, args)
+}
 
 /** MCP over stdio for this process. */
 export class McpStdio extends Context.Service<McpStdio, {
@@ -67,7 +77,8 @@ export class McpStdio extends Context.Service<McpStdio, {
     Effect.gen(function*() {
       const context = yield* Effect.context<never>()
       const closed = yield* Deferred.make<void>()
-      let current = starting
+      let settle: (dispatch: ToolDispatch) => void = () => undefined
+      let current = waitingFor(new Promise((resolve) => (settle = resolve)))
       const server = makeMcpServer(() => current)
       const transport = new StdioServerTransport()
       let clientSpoke = false
@@ -92,6 +103,7 @@ export class McpStdio extends Context.Service<McpStdio, {
         closed: Deferred.await(closed),
         route: (dispatch) => Effect.sync(() => {
           current = dispatch
+          settle(dispatch)
         }),
       })
     })

@@ -1,8 +1,9 @@
 /** Every MCP tool the server offers. */
+import { approvePairing } from "./ApprovePairing.js"
 import { getPerformance } from "./GetPerformance.js"
 import { getStats } from "./GetStats.js"
 import { listConversations } from "./ListConversations.js"
 import { sendMessage } from "./SendMessage.js"
 
 /** The tools, in the order clients list them. */
-export const tools = [sendMessage, listConversations, getStats, getPerformance] as const
+export const tools = [sendMessage, listConversations, getStats, getPerformance, approvePairing] as const

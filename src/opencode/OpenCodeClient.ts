@@ -239,6 +239,7 @@ const CONTROL_TIMEOUT_MS = 15_000
 
 /** The OpenCode server API. */
 export class OpenCodeClient extends Context.Service<OpenCodeClient, {
+  /** The server URL without credentials (for logs and pages). */
   readonly url: string
   readonly listSessions: Effect.Effect<ReadonlyArray<SessionInfo>, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly createSession: (title: string) => Effect.Effect<SessionInfo, OpenCodeUnreachable | OpenCodeRequestFailed>
@@ -281,6 +282,8 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
     Effect.gen(function*() {
       const settings = yield* BridgeConfig
       const url = settings.opencode.serverUrl
+      // What logs and pages show: without a user:password written into OPENCODE_SERVER_URL.
+      const shownUrl = withoutCredentials(url)
       const auth = Option.getOrUndefined(openCodeAuthHeader(settings))
       const headers: Record<string, string> = auth === undefined ? {} : { authorization: auth }
       // Status checks stay with the callers (`ensureOk`): a 404 or 401 means something different per call.
@@ -293,7 +296,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
         client.execute(HttpClientRequest.make(method)(path).pipe(body === undefined ? identity : HttpClientRequest.bodyJsonUnsafe(body))).pipe(
           Effect.flatMap((response) => Effect.map(response.text, (text): TextAnswer => ({ status: response.status, text }))),
           timeoutMs > 0 ? Effect.timeout(Duration.millis(timeoutMs)) : identity,
-          Effect.catch((error) => describeHttpError(error, timeoutMs).pipe(Effect.flatMap((detail) => new OpenCodeUnreachable({ url, detail: `${detail} (${operation})` }))))
+          Effect.catch((error) => describeHttpError(error, timeoutMs).pipe(Effect.flatMap((detail) => new OpenCodeUnreachable({ url: shownUrl, detail: `${detail} (${operation})` }))))
         )
 
       const ensureOk = (operation: string, answer: TextAnswer) =>
@@ -415,7 +418,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       const listAgents = getList("/agent", Schema.Array(AgentInfo)).pipe(Effect.withSpan("OpenCodeClient.agents"))
 
       return OpenCodeClient.of({
-        url,
+        url: shownUrl,
         listSessions,
         createSession,
         prompt,
@@ -438,6 +441,14 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       })
     })
   )
+}
+
+const withoutCredentials = (url: string): string => {
+  const parsed = new URL(url)
+  if (parsed.username === "" && parsed.password === "") return url
+  parsed.username = ""
+  parsed.password = ""
+  return parsed.href.replace(/\/+$/, "")
 }
 
 const describe = (data: unknown): string => {

@@ -1,12 +1,13 @@
 /**
- * The message pipeline as one service: DingTalk frames → decode → dedup → remember the conversation
- * → route (allowlist, commands) → schedule → OpenCode turn → Delivery. `run` keeps it going and fails
+ * The message pipeline as one service: DingTalk frames → decode → dedup → access policy → remember the
+ * conversation → route (commands) → schedule → OpenCode turn → Delivery. `run` keeps it going and fails
  * only when the DingTalk connection is lost for good.
  */
 import { Clock, Context, Effect, Layer, Option, Scope, Stream } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
+import { AccessPolicy } from "../dingtalk/AccessPolicy.js"
 import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
@@ -17,7 +18,8 @@ import { makeDedup } from "./Dedup.js"
 import { ChatSettings } from "./ChatSettings.js"
 import { Interactions } from "./Interactions.js"
 import { isAnswer } from "./InteractiveCommands.js"
-import { type Command, helpText, route } from "./Route.js"
+import { makeAccessReplies } from "./AccessReplies.js"
+import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 
@@ -40,15 +42,12 @@ export class Bridge extends Context.Service<Bridge, {
       const metrics = yield* BridgeMetrics
       const sessions = yield* Sessions
       const opencode = yield* OpenCodeClient
+      const access = yield* AccessPolicy
       const interactions = yield* Interactions
       const chatSettings = yield* ChatSettings
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | ChatSettings>()
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
-      const allowlist = { users: settings.access.allowedUsers, conversations: settings.access.allowedConversations }
-      if (allowlist.users.length === 0 && allowlist.conversations.length === 0) {
-        yield* Effect.logWarning("No allowlist: anyone who can message the robot can drive OpenCode. Set DINGTALK_ALLOWED_USERS or DINGTALK_ALLOWED_CONVERSATIONS.")
-      }
 
       const isFirstSeen = yield* makeDedup({ capacity: settings.pipeline.dedupCapacity, ttlMs: settings.pipeline.dedupTtlMs })
       let maxDepth = 0
@@ -70,6 +69,9 @@ export class Bridge extends Context.Service<Bridge, {
           inBackground
         )
 
+      // Refusals, pairing codes and "busy": one per sender per window, on their own small budget.
+      const replies = makeAccessReplies({ access, delivery, metrics, notify, inBackground })
+
       const statusText = (conversationId: string) =>
         Effect.gen(function*() {
           const session = yield* sessions.peek(conversationId)
@@ -81,7 +83,7 @@ export class Bridge extends Context.Service<Bridge, {
             `**This chat:** ${queue.running ? "answering" : "idle"}, ${queue.waiting} waiting`,
             `**All chats:** ${scheduler.inFlight()} running, ${scheduler.depth()} waiting`,
             `**DingTalk:** ${connection.state}`,
-            `**OpenCode:** ${reachable ? "reachable" : "not reachable"} at ${opencode.url}`,
+            `**OpenCode:** ${reachable ? "reachable" : "not reachable"}`,
             ...(yield* chatSettings.statusLines(conversationId)),
             ...(yield* interactions.statusLines(conversationId)),
           ].join("\n")
@@ -101,32 +103,43 @@ export class Bridge extends Context.Service<Bridge, {
               : opencode.abort(sessionId).pipe(
                 // OpenCode leaves the aborted turn's permission requests and questions pending: close them.
                 Effect.andThen(interactions.withdraw(conversationId, "the turn was stopped")),
-                Effect.catch((error) => notify(conversationId, `Could not stop the turn: ${error.message}`))
+                Effect.catch((error) =>
+                  Effect.logWarning("Could not stop the turn").pipe(
+                    Effect.annotateLogs({ error: error.message }),
+                    Effect.andThen(notify(conversationId, "Could not stop the turn: OpenCode did not respond. The operator can see details in the logs."))
+                  ))
               )
           }
           case "new":
             // Queued like a message, so it applies after the ones sent before it.
             return scheduler.submit(conversationId, sessions.startNew(conversationId, conversationLabel(message)).pipe(
               Effect.flatMap((id) => notify(conversationId, `Started a new OpenCode session (${id}).`)),
-              Effect.catch((error) => notify(conversationId, `Could not start a new session: ${error.message}`))
+              Effect.catch((error) =>
+                Effect.logWarning("Could not start a new session").pipe(
+                  Effect.annotateLogs({ error: error.message }),
+                  Effect.andThen(notify(conversationId, "Could not start a new session: OpenCode is not reachable right now. The operator can see details in the logs."))
+                ))
             )).pipe(Effect.asVoid)
         }
       }
 
       const handle = (message: InboundMessage) =>
         Effect.gen(function*() {
+          // Before anything is remembered: a sender who is not let in leaves no conversation behind.
+          const decision = yield* access.decide(message)
+          if (decision._tag !== "Allowed") return yield* replies.refuse(message, decision)
           yield* conversations.remember(message)
           yield* Effect.logInfo(`Message from ${message.senderNick || message.senderKey}: ${preview(message)}`).pipe(
             Effect.annotateLogs({ conversationType: message.conversationType, sender: message.senderKey, ...(message.conversationTitle ? { conversationTitle: message.conversationTitle } : {}) })
           )
-          const decided = route(message, allowlist, MAX_INPUT_BYTES)
+          const decided = route(message, MAX_INPUT_BYTES)
           const conversationId = message.conversationId
           const queuedAt = yield* Clock.currentTimeMillis
+          if (needsAdmin(decided, message.conversationType) && !decision.admin) return yield* replies.adminOnly(message)
           switch (decided._tag) {
-            case "Denied":
-              yield* metrics.increment("denied")
-              yield* Effect.logWarning(`Denied: ${decided.why}`)
-              return yield* notify(conversationId, "Sorry, this robot is not open to you. Ask its owner to add you to the allowlist.")
+            case "Pair":
+              yield* metrics.increment("commands")
+              return yield* replies.approvePairing(message, decided.code)
             case "Unsupported":
               yield* metrics.increment("unsupported")
               yield* Effect.logInfo(`Unsupported message type ${decided.msgtype}`)
@@ -153,7 +166,7 @@ export class Bridge extends Context.Service<Bridge, {
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")
-                yield* notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`)
+                yield* replies.gated("busy", message, notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`))
               }
             }
           }

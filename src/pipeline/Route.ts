@@ -1,6 +1,6 @@
 /**
- * Stage 3: what a (new, decoded) message asks for — a turn, a chat command, or a polite refusal —
- * given the allowlist. Pure: the bridge acts on the answer.
+ * Stage 3: what a (new, decoded) message from a sender the access policy let in asks for — a turn,
+ * a chat command, or a polite refusal. Pure: the bridge acts on the answer.
  */
 import { supportedTypes, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { type InteractiveCommand, interactiveHelp, parseInteractive } from "./InteractiveCommands.js"
@@ -15,30 +15,27 @@ export type Route =
   | { readonly _tag: "Turn"; readonly text: string }
   | { readonly _tag: "Command"; readonly command: Command }
   | { readonly _tag: "Interactive"; readonly command: InteractiveCommand }
-  | { readonly _tag: "Denied"; readonly why: string }
+  | { readonly _tag: "Pair"; readonly code: string }
   | { readonly _tag: "Unsupported"; readonly msgtype: string }
   | { readonly _tag: "TooLong"; readonly bytes: number }
   | { readonly _tag: "Empty" }
 
-/** Who may talk to the agent. An empty list means "anyone". */
-export interface Allowlist {
-  readonly users: ReadonlyArray<string>
-  readonly conversations: ReadonlyArray<string>
-}
+/** Commands only `DINGTALK_ADMINS` may run in groups (in a 1:1 chat the sender only affects their own chat). */
+export const groupAdminCommands: ReadonlyArray<Command> = []
 
-/** Decides the route of a message. */
-export const route = (message: InboundMessage, allowlist: Allowlist, maxInputBytes: number): Route => {
-  if (allowlist.users.length > 0 && !allowlist.users.includes(message.senderKey) && !allowlist.users.includes(message.senderId)) {
-    return { _tag: "Denied", why: `sender ${message.senderKey} is not in DINGTALK_ALLOWED_USERS` }
-  }
-  if (allowlist.conversations.length > 0 && !allowlist.conversations.includes(message.conversationId)) {
-    return { _tag: "Denied", why: `conversation ${message.conversationId} is not in DINGTALK_ALLOWED_CONVERSATIONS` }
-  }
+/** Whether a route needs an admin: `/pair` always, the commands above in groups. */
+export const needsAdmin = (decided: Route, conversationType: InboundMessage["conversationType"]): boolean =>
+  decided._tag === "Pair" || (decided._tag === "Command" && conversationType === "group" && groupAdminCommands.includes(decided.command))
+
+/** Decides the route of a message (the access policy has let its sender in). */
+export const route = (message: InboundMessage, maxInputBytes: number): Route => {
   if (message.body._tag === "Unsupported") return { _tag: "Unsupported", msgtype: message.body.msgtype }
   const text = message.body.text
   if (text === "") return { _tag: "Empty" }
   const bytes = Buffer.byteLength(text)
   if (bytes > maxInputBytes) return { _tag: "TooLong", bytes }
+  const pair = /^\/pair(?:\s+(.*?))?\s*$/is.exec(text)
+  if (pair !== null) return { _tag: "Pair", code: pair[1] ?? "" }
   const command = /^\/(\w+)\s*$/.exec(text)?.[1]?.toLowerCase()
   if (command !== undefined && (commands as ReadonlyArray<string>).includes(command)) return { _tag: "Command", command: command as Command }
   const interactive = parseInteractive(text)
@@ -54,6 +51,7 @@ export const helpText = [
   "- `/stop` stop the running answer",
   "- `/status` show the session, the queue and the connection",
   "- `/help` this text",
+  "- `/pair CODE` (admins) approve a sender's pairing code",
   ...interactiveHelp,
   "",
   `I read ${supportedTypes.join(", ")} messages.`,

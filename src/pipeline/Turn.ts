@@ -13,14 +13,22 @@ import { ChatSettings } from "./ChatSettings.js"
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
 
-/** What the user reads when OpenCode failed. */
-const explain = (error: OpenCodeError): string => {
+/**
+ * What the user reads when OpenCode failed: what happened and who can fix it, never a URL, a credential
+ * or OpenCode's raw error text (those go to the log).
+ */
+export const explain = (error: OpenCodeError): string => {
   switch (error._tag) {
     case "OpenCodeUnreachable":
+      return "OpenCode is not reachable right now; the operator can see details in the logs."
     case "OpenCodeRequestFailed":
+      return error.status === 401
+        ? "OpenCode refused the bridge's credentials; the operator can see details in the logs."
+        : "OpenCode could not handle this request; the operator can see details in the logs."
     case "TurnTimedOut":
-    case "TurnFailed":
       return error.message
+    case "TurnFailed":
+      return `The agent stopped with an error (${error.name.replace(/[^\w.-]/g, "").slice(0, 60)}); the operator can see details in the logs.`
     case "SessionNotFound":
       return "The OpenCode session of this chat no longer exists; send your message again to start a new one."
   }

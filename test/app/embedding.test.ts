@@ -13,6 +13,9 @@ describe("embedding the bridge in another Effect app", () => {
       DINGTALK_CLIENT_SECRET: emulator.clientSecret,
       DINGTALK_API_URL: emulator.url,
       OPENCODE_SERVER_URL: opencode.url,
+      // The emulator's default sender.
+      DINGTALK_ACCESS: "allowlist",
+      DINGTALK_ALLOWED_USERS: "staff-1",
     })
     const program = Bridge.use((bridge) => bridge.run).pipe(
       Effect.provide(BridgeLayer.pipe(Layer.provide(Config))),

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { BridgeMetrics } from "../../src/core/BridgeMetrics.js"
-const MAX_FRAME_DEPTH = 32; const nestedDeeperThan = (..._a: Array<unknown>) => true
+import { MAX_FRAME_DEPTH, nestedDeeperThan } from "../../src/dingtalk/StreamClient.js"
 import { DingTalkEmulatorScoped } from "../../src/emulator/DingTalkEmulator.js"
 import { FakeOpenCodeScoped } from "../../src/testing/FakeOpenCode.js"
 import { eventually, startBridge, testEnv } from "../support/bridge.js"

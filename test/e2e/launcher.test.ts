@@ -52,6 +52,7 @@ describe.skipIf(node === undefined || major >= 22)("the launcher on an older sys
       OPENCODE_SERVER_URL: opencode.url,
       DINGTALK_RECONNECT_BASE_MS: "200",
       BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-state-")),
+      DINGTALK_ACCESS: "open",
     }
     // As under a supervisor: stdin is /dev/null, so the end of stdin cannot be what stops the child.
     const a = spawn(node!, [MAIN], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "ignore", "pipe"] })

@@ -22,6 +22,7 @@ const sendAfterExpiry = async (env: Record<string, string>) => {
     DINGTALK_API_URL: emulator.url,
     OPENCODE_SERVER_URL: opencode.url,
     BRIDGE_SINGLE_OWNER: "false",
+    DINGTALK_ACCESS: "open",
     ...env,
   })
   onCleanup(() => server.kill())

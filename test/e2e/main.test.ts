@@ -5,7 +5,7 @@ import { type FakeOpenCode, startFakeOpenCode } from "../../src/testing/FakeOpen
 import { onlyJsonRpc, spawnMain, systemNode, type McpProcess } from "../support/mcpProcess.js"
 import { cleanupAfterEach } from "../support/resources.js"
 
-const TOOLS = ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance"]
+const TOOLS = ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance", "dingtalk_approve_pairing"]
 
 const onCleanup = cleanupAfterEach()
 const track = <T extends { close?: () => Promise<void>; kill?: () => void }>(thing: T): T => {
@@ -71,7 +71,7 @@ describe("dist/main.js as OpenCode runs it", () => {
     expect(onlyJsonRpc(server.stdoutLines)).toBe(true)
   })
 
-  it("bridges a DingTalk message to OpenCode and back, and serves the four tools over clean stdio", async () => {
+  it("bridges a DingTalk message to OpenCode and back, and serves the five tools over clean stdio", async () => {
     const emulator: DingTalkEmulator = track(await startDingTalkEmulator())
     const opencode: FakeOpenCode = track(await startFakeOpenCode())
     const server: McpProcess = track(spawnMain({
@@ -80,6 +80,7 @@ describe("dist/main.js as OpenCode runs it", () => {
       DINGTALK_API_URL: emulator.url,
       OPENCODE_SERVER_URL: opencode.url,
       DINGTALK_RECONNECT_BASE_MS: "200",
+      DINGTALK_ACCESS: "open",
     }))
     await server.initialize()
     const listed = await server.request("tools/list")
@@ -144,6 +145,7 @@ describe("dist/main.js as OpenCode runs it", () => {
       OPENCODE_SERVER_URL: opencode.url,
       DINGTALK_RATE_LIMIT: "1",
       DINGTALK_RATE_WINDOW_MS: "700",
+      DINGTALK_ACCESS: "open",
     }))
     await server.initialize()
     await emulator.waitForConnections(1, 10_000)

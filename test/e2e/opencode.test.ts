@@ -42,6 +42,9 @@ beforeAll(async () => {
           DINGTALK_API_URL: mcpSide.url,
           OPENCODE_SERVER_URL: opencodeUrl,
           OPENCODE_SERVER_PASSWORD: PASSWORD,
+          // The emulator's default sender.
+          DINGTALK_ACCESS: "allowlist",
+          DINGTALK_ALLOWED_USERS: "staff-1",
         },
         enabled: true,
         timeout: 30_000,
@@ -81,13 +84,14 @@ describe("with a real OpenCode", () => {
     })
   }, 60_000)
 
-  it("Basic auth: without the password the user is told why OpenCode refused", async () => {
+  it("Basic auth: without the password the user is told OpenCode refused, without internals", async () => {
     const unauthorised = await fetch(`${opencode.url}/session`)
     expect(unauthorised.status).toBe(401)
     await withBridge({}, async () => {
       bridgeSide.pushMessage({ text: "no password", conversationId: "cid-noauth" })
       const [reply] = await bridgeSide.waitForReplies(1, { conversationId: "cid-noauth", timeoutMs: 20_000 })
-      expect(reply!.text).toMatch(/OPENCODE_SERVER_PASSWORD/)
+      expect(reply!.text).toMatch(/OpenCode refused the bridge's credentials/)
+      expect(reply!.text).not.toMatch(/http:|127\.0\.0\.1|OPENCODE_/)
     })
   }, 60_000)
 

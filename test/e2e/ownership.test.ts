@@ -22,6 +22,7 @@ const setup = async () => {
     OPENCODE_SERVER_URL: opencode.url,
     DINGTALK_RECONNECT_BASE_MS: "200",
     BRIDGE_STATE_DIR: stateDir,
+    DINGTALK_ACCESS: "open",
   }
   const start = async () => {
     const server = spawnMain(env)

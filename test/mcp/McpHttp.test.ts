@@ -43,7 +43,7 @@ describe("MCP over Streamable HTTP", () => {
     const port = await freePort()
     const server = spawnMain({
       DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url, MCP_HTTP_PORT: String(port), MCP_HTTP_TOKEN: "t0ken",
+      OPENCODE_SERVER_URL: opencode.url, MCP_HTTP_PORT: String(port), MCP_HTTP_TOKEN: "t0ken", DINGTALK_ACCESS: "open",
     })
     onCleanup(() => server.kill())
     await server.initialize()

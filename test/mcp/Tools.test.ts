@@ -24,11 +24,11 @@ const connectedClient = Effect.gen(function*() {
 const text = (result: Awaited<ReturnType<Client["callTool"]>>) => (result.content as Array<{ text: string }>)[0]!.text
 
 describe("MCP tools", () => {
-  it.live("list the four tools with descriptions and object input schemas whose fields are described", () =>
+  it.live("list the five tools with descriptions and object input schemas whose fields are described", () =>
     Effect.gen(function*() {
       const { client } = yield* connectedClient
       const { tools } = yield* Effect.promise(() => client.listTools())
-      assert.deepStrictEqual(tools.map((t) => t.name), ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance"])
+      assert.deepStrictEqual(tools.map((t) => t.name), ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance", "dingtalk_approve_pairing"])
       for (const tool of tools) {
         assert.strictEqual(tool.inputSchema.type, "object")
         for (const field of Object.values(tool.inputSchema.properties ?? {})) assert.isString((field as { description?: string }).description)

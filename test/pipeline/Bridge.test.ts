@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type Context, Effect } from "effect"
 import { BridgeMetrics } from "../../src/core/BridgeMetrics.js"
+import { Conversations } from "../../src/dingtalk/Conversations.js"
 import { DingTalkEmulatorScoped } from "../../src/emulator/DingTalkEmulator.js"
 import { FakeOpenCodeScoped } from "../../src/testing/FakeOpenCode.js"
 import { startBridge, testEnv } from "../support/bridge.js"
@@ -65,18 +66,20 @@ describe("message pipeline", () => {
       assert.isTrue(Date.now() - quickStart < 2_000)
     }).pipe(Effect.scoped), 20_000)
 
-  it.live("a full backlog answers busy, and the allowlist denies politely without reaching OpenCode", () =>
+  it.live("a full backlog answers busy, and the allowlist denies politely without reaching OpenCode or being remembered", () =>
     Effect.gen(function*() {
       const emulator = yield* DingTalkEmulatorScoped()
       const opencode = yield* FakeOpenCodeScoped({ latencyMs: 1_500 })
       const context = yield* startBridge(testEnv(emulator, opencode.url, {
-        BRIDGE_CONCURRENCY: "1", BRIDGE_BACKLOG: "1", DINGTALK_ALLOWED_USERS: "staff-ok",
+        BRIDGE_CONCURRENCY: "1", BRIDGE_BACKLOG: "1", DINGTALK_ACCESS: "allowlist", DINGTALK_ALLOWED_USERS: "staff-ok",
       }))
       yield* Effect.promise(() => emulator.waitForConnections(1))
       emulator.pushMessage({ text: "denied", conversationId: "cid-d", senderStaffId: "staff-other" })
       const [denied] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-d" }))
       assert.match(denied!.text, /not open to you/)
       assert.strictEqual(opencode.prompts.length, 0)
+      const known = yield* Conversations.use((c) => c.list).pipe(Effect.provideContext(context))
+      assert.deepStrictEqual(known.map((c) => c.id), [])
 
       for (const c of ["b1", "b2", "b3"]) {
         emulator.pushMessage({ text: c, conversationId: `cid-${c}`, senderStaffId: "staff-ok" })
@@ -161,11 +164,14 @@ describe("message pipeline", () => {
       const status = yield* Effect.promise(() => emulator.waitForReplies(2, { conversationId: "cid-timeout" }))
       assert.match(status[1]!.text, /\*\*Session:\*\* ses_/)
       assert.match(status[1]!.text, /\*\*DingTalk:\*\* connected/)
+      assert.match(status[1]!.text, /\*\*OpenCode:\*\* reachable/)
+      assert.notMatch(status[1]!.text, /http|127\.0\.0\.1/)
 
       yield* Effect.promise(() => opencode.close())
       emulator.pushMessage({ text: "anyone there?", conversationId: "cid-down" })
       const [down] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-down" }))
-      assert.match(down!.text, /OpenCode is not reachable at http:\/\/127\.0\.0\.1:\d+/)
+      assert.match(down!.text, /OpenCode is not reachable right now; the operator can see details in the logs/)
+      assert.notMatch(down!.text, /http|127\.0\.0\.1|:\d{2,5}/)
       const c = yield* counters(context)
       assert.strictEqual(c.timedOut, 1)
       assert.strictEqual(c.aborted, 1)

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { decodeFrame } from "../../src/pipeline/Decode.js"
-import { route } from "../../src/pipeline/Route.js"
+import { needsAdmin, route } from "../../src/pipeline/Route.js"
 
 const frame = (data: unknown) => ({ frameId: "f1", connectionId: "c1", topic: "/v1.0/im/bot/messages/get", data, receivedAt: 0 })
 const message = (fields: Record<string, unknown>) =>
@@ -10,7 +10,6 @@ const message = (fields: Record<string, unknown>) =>
     senderNick: "Li Lei", sessionWebhook: "http://127.0.0.1/hook", sessionWebhookExpiredTime: 2_000_000_000_000, text: { content: " hello " },
     ...fields,
   })
-const open = { users: [], conversations: [] }
 
 describe("decode", () => {
   it.effect("a text message becomes its trimmed text", () =>
@@ -64,20 +63,22 @@ describe("route", () => {
 
   it.effect("commands, turns, unsupported types and over-long texts are told apart", () =>
     Effect.gen(function*() {
-      assert.deepStrictEqual(route(yield* decode({ text: { content: "/new" } }), open, 1000), { _tag: "Command", command: "new" })
-      assert.deepStrictEqual(route(yield* decode({ text: { content: "/STOP " } }), open, 1000), { _tag: "Command", command: "stop" })
-      assert.deepStrictEqual(route(yield* decode({ text: { content: "/unknown" } }), open, 1000), { _tag: "Turn", text: "/unknown" })
-      assert.deepStrictEqual(route(yield* decode({ msgtype: "picture", content: { downloadCode: "x" } }), open, 1000), { _tag: "Unsupported", msgtype: "picture" })
-      assert.deepStrictEqual(route(yield* decode({ msgtype: "interactiveCard" }), open, 1000), { _tag: "Unsupported", msgtype: "interactiveCard" })
-      assert.deepStrictEqual(route(yield* decode({ text: { content: "é".repeat(600) } }), open, 1000), { _tag: "TooLong", bytes: 1200 })
+      assert.deepStrictEqual(route(yield* decode({ text: { content: "/new" } }), 1000), { _tag: "Command", command: "new" })
+      assert.deepStrictEqual(route(yield* decode({ text: { content: "/STOP " } }), 1000), { _tag: "Command", command: "stop" })
+      assert.deepStrictEqual(route(yield* decode({ text: { content: "/unknown" } }), 1000), { _tag: "Turn", text: "/unknown" })
+      assert.deepStrictEqual(route(yield* decode({ msgtype: "picture", content: { downloadCode: "x" } }), 1000), { _tag: "Unsupported", msgtype: "picture" })
+      assert.deepStrictEqual(route(yield* decode({ msgtype: "interactiveCard" }), 1000), { _tag: "Unsupported", msgtype: "interactiveCard" })
+      assert.deepStrictEqual(route(yield* decode({ text: { content: "é".repeat(600) } }), 1000), { _tag: "TooLong", bytes: 1200 })
     }))
 
-  it.effect("the allowlist denies other senders and other conversations", () =>
+  it.effect("/pair takes a code and needs an admin; no other command does yet", () =>
     Effect.gen(function*() {
-      const msg = yield* decode({})
-      assert.strictEqual(route(msg, { users: ["staff1"], conversations: [] }, 1000)._tag, "Turn")
-      assert.strictEqual(route(msg, { users: ["someone-else"], conversations: [] }, 1000)._tag, "Denied")
-      assert.strictEqual(route(msg, { users: [], conversations: ["cid1"] }, 1000)._tag, "Turn")
-      assert.strictEqual(route(msg, { users: [], conversations: ["cid2"] }, 1000)._tag, "Denied")
+      const pair = route(yield* decode({ text: { content: "/pair  k7qx-2m " } }), 1000)
+      assert.deepStrictEqual(pair, { _tag: "Pair", code: "k7qx-2m" })
+      assert.deepStrictEqual(route(yield* decode({ text: { content: "/pair" } }), 1000), { _tag: "Pair", code: "" })
+      assert.deepStrictEqual(route(yield* decode({ text: { content: "/pairing please" } }), 1000), { _tag: "Turn", text: "/pairing please" })
+      assert.isTrue(needsAdmin(pair, "single"))
+      assert.isTrue(needsAdmin(pair, "group"))
+      assert.isFalse(needsAdmin(route(yield* decode({ text: { content: "/new" } }), 1000), "group"))
     }))
 })

@@ -6,7 +6,7 @@ import { BridgeConfig } from "../../src/core/BridgeConfig.js"
 import { BridgeLayer, PersistentBridgeLayer } from "../../src/app/BridgeLayer.js"
 import { Bridge } from "../../src/pipeline/Bridge.js"
 
-/** Environment for a bridge that talks to local test servers only. */
+/** Environment for a bridge that talks to local test servers only; access is open unless `extra` says otherwise. */
 export const testEnv = (emulator: { url: string; clientId: string; clientSecret: string }, opencodeUrl: string, extra: Record<string, string> = {}) => ({
   DINGTALK_CLIENT_ID: emulator.clientId,
   DINGTALK_CLIENT_SECRET: emulator.clientSecret,
@@ -14,6 +14,7 @@ export const testEnv = (emulator: { url: string; clientId: string; clientSecret:
   OPENCODE_SERVER_URL: opencodeUrl,
   DINGTALK_RECONNECT_JITTER: "false",
   DINGTALK_RECONNECT_BASE_MS: "200",
+  DINGTALK_ACCESS: "open",
   ...extra,
 })
 
