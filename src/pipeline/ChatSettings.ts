@@ -153,7 +153,12 @@ export class ChatSettings extends Context.Service<ChatSettings, {
                 case "Agent":
                   return command.agent === undefined ? listAgents(conversationId) : setAgent(message, command.agent)
               }
-            })().pipe(Effect.catch((error: { readonly message: string }) => Effect.succeed(`⚠️ ${error.message}`)))
+            })().pipe(Effect.catch((error: { readonly message: string }) =>
+              // OpenCode's address and raw errors stay in the log, never in chat.
+              Effect.logWarning("Settings command failed").pipe(
+                Effect.annotateLogs({ command: command._tag, error: error.message }),
+                Effect.as("⚠️ OpenCode did not answer; try again, or the operator can see details in the logs.")
+              )))
             yield* say(conversationId, text)
           }).pipe(Effect.withSpan("ChatSettings.run"))
 

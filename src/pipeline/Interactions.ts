@@ -314,7 +314,9 @@ export class Interactions extends Context.Service<Interactions, {
               return { status: `Already answered`, text: `Request #${request.number} was already answered.` }
             }
             request.answering = false
-            return { status: "Not sent", text: `Could not send the answer to OpenCode: ${error.message}` }
+            // OpenCode's address and raw errors stay in the log, never in chat.
+            yield* Effect.logWarning("Could not send an answer to OpenCode").pipe(Effect.annotateLogs({ requestId: request.id, error: error.message }))
+            return { status: "Not sent", text: `Could not send the answer for #${request.number} to OpenCode; try again, or the operator can see details in the logs.` }
           }
           yield* settle(request)
           const status = decision._tag === "Permission"

@@ -25,6 +25,10 @@ export type InteractiveCommand = AnswerCommand | SettingCommand
 export const isAnswer = (command: InteractiveCommand): command is AnswerCommand =>
   command._tag === "Allow" || command._tag === "Deny" || command._tag === "Skip"
 
+/** Whether a command changes the conversation's model or agent: privileged in groups. */
+export const changesSettings = (command: InteractiveCommand): boolean =>
+  (command._tag === "Model" && command.model !== undefined) || (command._tag === "Agent" && command.agent !== undefined)
+
 const numberOf = (raw: string | undefined): number | undefined => (raw === undefined || raw === "" ? undefined : Number(raw))
 
 /** Parses an interactive command, or `undefined` when the text is none (it may still be another command or a prompt). */

@@ -3,7 +3,7 @@
  * a chat command, or a polite refusal. Pure: the bridge acts on the answer.
  */
 import { supportedTypes, type InboundMessage } from "../dingtalk/RobotMessage.js"
-import { type InteractiveCommand, interactiveHelp, parseInteractive } from "./InteractiveCommands.js"
+import { changesSettings, type InteractiveCommand, interactiveHelp, parseInteractive } from "./InteractiveCommands.js"
 
 /** Chat commands. */
 export const commands = ["new", "stop", "status", "help"] as const
@@ -25,7 +25,8 @@ export const groupAdminCommands: ReadonlyArray<Command> = []
 
 /** Whether a route needs an admin: `/pair` always, the commands above in groups. */
 export const needsAdmin = (decided: Route, conversationType: InboundMessage["conversationType"]): boolean =>
-  decided._tag === "Pair" || (decided._tag === "Command" && conversationType === "group" && groupAdminCommands.includes(decided.command))
+  decided._tag === "Pair" || (decided._tag === "Command" && conversationType === "group" && groupAdminCommands.includes(decided.command)) ||
+  (decided._tag === "Interactive" && conversationType === "group" && changesSettings(decided.command))
 
 /** Decides the route of a message (the access policy has let its sender in). */
 export const route = (message: InboundMessage, maxInputBytes: number): Route => {

@@ -211,6 +211,23 @@ describe("sessions, models and agents chosen from chat", () => {
   }, 90_000)
 })
 
+describe("privileged settings in groups", () => {
+  it("only DINGTALK_ADMINS change a group's model or agent; anyone may list them", async () => {
+    await withBridge({ DINGTALK_ADMINS: "boss" }, async () => {
+      const cid = "cid-group-settings"
+      const group = { conversationId: cid, conversationType: "2" as const }
+      dingtalk.pushMessage({ ...group, text: "/agent plan", senderStaffId: "alice" })
+      expect((await nextReply(cid, 0)).text).toContain("Only the robot's admins")
+      dingtalk.pushMessage({ ...group, text: "/model", senderStaffId: "alice" })
+      const models = (await nextReply(cid, 1)).text
+      expect(models).toContain("`fake/echo`")
+      expect(models).toContain("`fake/other`")
+      dingtalk.pushMessage({ ...group, text: "/model fake/other", senderStaffId: "boss" })
+      expect((await nextReply(cid, 2)).text).toContain("now uses `fake/other`")
+    })
+  }, 60_000)
+})
+
 describe("the sandbox page", () => {
   it.runIf(existsSync(CHROMIUM))("shows a permission request with buttons, and 'Allow once' lets the turn finish", async () => {
     const port = await freePort()
