@@ -6,6 +6,7 @@ export { BridgeConfig, BridgeConfigSchema, type BridgeSettings } from "./core/Br
 export { BridgeLayer, PersistentBridgeLayer, ServicesLayer } from "./app/BridgeLayer.js"
 export { Bridge } from "./pipeline/Bridge.js"
 export { AccessToken, AccessTokenFailed } from "./dingtalk/AccessToken.js"
+export { type AccessDecision, AccessPolicy, PairingCodeUnknown } from "./dingtalk/AccessPolicy.js"
 export { BridgeMetrics, type MetricsSnapshot } from "./core/BridgeMetrics.js"
 export { type Conversation, Conversations } from "./dingtalk/Conversations.js"
 export { Delivery, DeliveryFailed, type DeliveryReceipt, type SendRequest, UnknownConversation } from "./dingtalk/Delivery.js"

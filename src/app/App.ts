@@ -73,7 +73,8 @@ const program = (() => {
 
 // A shutdown asked for by SIGINT/SIGTERM that completed cleanly is a success, not an error (130).
 // A bad .env stops the start before anything reads the configuration.
-NodeRuntime.runMain(Result.isFailure(envLoad) ? fail(envLoad.failure.message, 2) : program, {
+const informational = cli.command._tag === "Help" || cli.command._tag === "Version"
+NodeRuntime.runMain(Result.isFailure(envLoad) && !informational ? fail(envLoad.failure.message, 2) : program, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0)),
 })

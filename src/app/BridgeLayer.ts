@@ -12,6 +12,8 @@ import { DingTalkHttp } from "../dingtalk/DingTalkHttp.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { SendLimiter } from "../dingtalk/SendLimiter.js"
+import { Cards } from "../dingtalk/Cards.js"
+import { CardLimiter } from "../dingtalk/CardLimiter.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { statePathFor } from "../core/StateDir.js"
@@ -22,10 +24,10 @@ import { ChatChoices } from "../pipeline/ChatChoices.js"
 import { ChatSettings } from "../pipeline/ChatSettings.js"
 import { Interactions } from "../pipeline/Interactions.js"
 
-/** Metrics, conversations, access policy, HTTP pool, token, delivery, OpenCode client, sessions and the DingTalk connection. */
+/** Metrics, conversations, access policy, HTTP pool, token, delivery, cards, OpenCode client, sessions and the DingTalk connection. */
 const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>, access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer) =>
-  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer)),
+  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer, Cards.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer, CardLimiter.layer)),
     Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, access, SendLimiter.layer)),
     Layer.provideMerge(BridgeMetrics.layer)
   )

@@ -59,6 +59,14 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
       const messages = conversationId === null ? [] : [
         ...sent.filter((m) => m.conversationId === conversationId).map((m) => ({ from: "user", sender: m.sender, text: m.text, at: m.at })),
         ...emulator.repliesFor(conversationId).map((r) => ({ from: "robot", text: r.text, route: r.route, at: wallClock(r.at) })),
+        // AI cards as the emulator holds them now: the page's polling shows them grow.
+        ...emulator.cardsFor(conversationId).map((c) => ({
+          from: "card",
+          text: c.text,
+          card: c.flowStatus === "5" ? "failed" : c.finalized ? "finished" : "streaming",
+          updates: c.calls.length,
+          at: wallClock(c.createdAt),
+        })),
       ].sort((a, b) => a.at - b.at)
       return {
         chats,

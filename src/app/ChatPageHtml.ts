@@ -23,6 +23,7 @@ export const chatPageHtml = `<!doctype html>
   #messages { flex: 1; overflow: auto; padding: 16px; display: flex; flex-direction: column; gap: 10px; }
   .msg { max-width: 75%; padding: 8px 12px; border-radius: 8px; background: #fff; border: 1px solid var(--line); font-size: 14px; line-height: 1.5; }
   .msg.user { align-self: flex-end; background: #d6e8ff; border-color: #b8d5ff; }
+  .msg.card { border-left: 3px solid var(--blue); }
   .msg .meta { font-size: 11px; color: #8f959e; margin-bottom: 4px; }
   .msg pre { background: #f2f3f5; padding: 8px; border-radius: 6px; overflow: auto; }
   .msg code { font-family: ui-monospace, monospace; font-size: 12px; }
@@ -135,8 +136,8 @@ async function refresh() {
   const key = JSON.stringify(data.messages)
   if (key !== state.shown) {
     state.shown = key
-    $("messages").innerHTML = data.messages.map((m) => '<div class="msg ' + (m.from === "user" ? "user" : "robot") + '" data-from="' + m.from + '">' +
-      '<div class="meta">' + escapeHtml(m.from === "user" ? m.sender : "Robot") + " · " + new Date(m.at).toLocaleTimeString() + (m.route && m.route !== "webhook" ? " · via " + m.route : "") + "</div>" +
+    $("messages").innerHTML = data.messages.map((m) => '<div class="msg ' + (m.from === "user" ? "user" : m.from === "card" ? "robot card" : "robot") + '" data-from="' + m.from + '">' +
+      '<div class="meta">' + escapeHtml(m.from === "user" ? m.sender : "Robot") + " · " + new Date(m.at).toLocaleTimeString() + (m.route && m.route !== "webhook" ? " · via " + m.route : "") + (m.card ? " · AI card, " + m.card + ", " + m.updates + " calls" : "") + "</div>" +
       (m.from === "user" ? escapeHtml(m.text) : markdown(m.text) + actionsHtml(m.text)) + "</div>").join("")
     $("messages").scrollTop = $("messages").scrollHeight
   }

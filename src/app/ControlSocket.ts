@@ -218,23 +218,18 @@ const makeFollower = Effect.fnUntraced(function*(socket: net.Socket, self: Hello
 })
 
 /** Takes the lock directory (created atomically); one left by a crash expires. */
-const takeLock = (lockPath: string) =>
-  Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    return yield* Effect.sync(() => {
-      try {
-        mkdirSync(lockPath)
-        return true
-      } catch {
-        try {
-          if (now - statSync(lockPath).mtimeMs > STALE_LOCK_MS) rmSync(lockPath, { recursive: true, force: true })
-        } catch {
-          // gone meanwhile
-        }
+const takeLock = (lockPath: string): Effect.Effect<boolean> =>
+  Effect.try(() => mkdirSync(lockPath)).pipe(
+    Effect.as(true),
+    Effect.catch(() =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const stale = yield* Effect.try(() => now - statSync(lockPath).mtimeMs > STALE_LOCK_MS).pipe(Effect.orElseSucceed(() => false))
+        if (stale) yield* Effect.sync(() => rmSync(lockPath, { recursive: true, force: true }))
         return false
-      }
-    })
-  })
+      })
+    )
+  )
 
 /** Retries a contended acquisition: fast at first (a takeover race), then once a second. */
 const contention = Schedule.min([Schedule.exponential(Duration.millis(50), 1.5), Schedule.spaced(Duration.seconds(1))]).pipe(Schedule.jittered)

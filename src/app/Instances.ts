@@ -10,6 +10,7 @@ import { accessPolicyFingerprint, BridgeConfig, describeAccessPolicy } from "../
 import { prepareStateDir, type StateDirUnusable } from "../core/StateDir.js"
 import { serveMcpHttp } from "../mcp/McpHttp.js"
 import { localDispatch, type ToolDispatch, type ToolServices } from "../mcp/McpServer.js"
+import { apiUrlWarning } from "../dingtalk/OutboundPolicy.js"
 import { Bridge } from "../pipeline/Bridge.js"
 import { acquire, type ControlSocketFailed, type Hello } from "./ControlSocket.js"
 
@@ -27,6 +28,8 @@ export const runAsOwnerOrFollower = <E, R>(
   Effect.gen(function*() {
     const settings = yield* BridgeConfig
     yield* prepareStateDir(settings.instance.stateDir)
+    const insecureApi = apiUrlWarning(settings.dingtalk.apiUrl)
+    if (insecureApi !== undefined) yield* Effect.logWarning(insecureApi)
 
     const own = (onOwned: (dispatch: ToolDispatch) => Effect.Effect<void>) =>
       Effect.scoped(Effect.gen(function*() {

@@ -3,8 +3,9 @@
  * 127.0.0.1, so a request must name this page's Host, come from its Origin (when a browser says), carry
  * the per-run token the page was served with (`/api/*`), and send a small JSON body.
  */
-import { createHash, timingSafeEqual } from "node:crypto"
 import type http from "node:http"
+import { isLoopbackHost } from "../core/BridgeConfig.js"
+import { constantTimeEquals } from "../core/ConstantTimeEquals.js"
 
 /** Caps of the sandbox page. */
 export const SANDBOX_LIMITS = { maxBodyBytes: 64 * 1024, maxChats: 50, maxMessages: 1_000 } as const
@@ -18,20 +19,15 @@ export interface Refusal {
   readonly message: string
 }
 
-const LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]"]
-
 /** A URL is http on a loopback name with our port. */
 const isOurOrigin = (url: string, port: number): boolean => {
   try {
     const parsed = new URL(url)
-    return parsed.protocol === "http:" && LOOPBACK_NAMES.includes(parsed.hostname) && Number(parsed.port || 80) === port
+    return parsed.protocol === "http:" && isLoopbackHost(parsed.hostname) && Number(parsed.port || 80) === port
   } catch {
     return false
   }
 }
-
-const sameSecret = (given: string, expected: string) =>
-  timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())
 
 /** The refusal for a request that must not reach the page's handlers, or undefined when it may. */
 export const checkSandboxRequest = (
@@ -49,7 +45,7 @@ export const checkSandboxRequest = (
   }
   if (!pathname.startsWith("/api/")) return undefined
   const token = request.headers[TOKEN_HEADER]
-  if (typeof token !== "string" || !sameSecret(token, expected.token)) {
+  if (typeof token !== "string" || !constantTimeEquals(token, expected.token)) {
     return { status: 403, message: "Forbidden: reload the sandbox page (its token is missing or from another run)." }
   }
   if (request.method === "POST" && !/^application\/json\s*(;|$)/i.test(request.headers["content-type"] ?? "")) {

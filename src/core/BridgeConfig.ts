@@ -112,6 +112,25 @@ const delivery = Config.all({
   shutdownGraceMs: PositiveInt("DINGTALK_SHUTDOWN_GRACE_MS", 10_000),
 })
 
+/** Live answers in DingTalk AI cards. */
+const cards = Config.all({
+  /** `on` (default): a turn's answer streams into an AI card; `off`: one markdown reply at the end. */
+  enabled: Config.Literals(["on", "off"], "DINGTALK_CARDS").pipe(Config.withDefault("on" as const), Config.map((v) => v === "on")),
+  templateId: Config.String("DINGTALK_CARD_TEMPLATE_ID").pipe(Config.withDefault("02fcf2f4-5e02-4a85-b672-46d1f715543e.schema")),
+  /** The template's streaming variable. */
+  contentKey: Config.String("DINGTALK_CARD_CONTENT_KEY").pipe(Config.withDefault("msgContent")),
+  /** At most one card update per card this often; never below 200 ms. */
+  updateMs: PositiveInt("DINGTALK_CARD_UPDATE_MS", 1_000).pipe(Config.map((ms) => Math.max(200, ms))),
+  /** After a card failure (no permission, QPS limit, 5xx) cards stay off this long; answers go as markdown. */
+  pauseMs: PositiveInt("DINGTALK_CARD_PAUSE_MS", 30 * 60_000),
+  /** A card holds this much answer text (UTF-8 bytes); the rest continues as markdown messages. */
+  maxBytes: PositiveInt("DINGTALK_CARD_MAX_BYTES", 16_000),
+  /** Card API calls per second, per API, shared by all conversations. */
+  qps: PositiveInt("DINGTALK_CARD_QPS", 20),
+  /** Without cards, a turn running this long gets one progress message (at most one per chat per 5 minutes). */
+  progressAfterMs: PositiveInt("BRIDGE_PROGRESS_AFTER_MS", 60_000),
+})
+
 /** This process among others of the same robot. */
 const instance = Config.all({
   /** One process per client ID owns the DingTalk connection; the others forward their MCP tool calls to it. */
@@ -156,7 +175,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, instance, mcpHttp, sandbox, logging, interactive })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging, interactive })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
@@ -210,5 +229,8 @@ export const CONFIG_VARIABLES: ReadonlyArray<string> = [
   "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR",
   "MCP_HTTP_PORT", "MCP_HTTP_HOST", "MCP_HTTP_TOKEN",
   "SANDBOX_PORT", "LOG_LEVEL", "LOG_FORMAT",
+  "OPENCODE_EVENT_SILENCE_MS",
+  "DINGTALK_CARDS", "DINGTALK_CARD_TEMPLATE_ID", "DINGTALK_CARD_CONTENT_KEY", "DINGTALK_CARD_UPDATE_MS", "DINGTALK_CARD_PAUSE_MS",
+  "DINGTALK_CARD_MAX_BYTES", "DINGTALK_CARD_QPS", "BRIDGE_PROGRESS_AFTER_MS",
   "BRIDGE_PERMISSION_TIMEOUT_MS", "DINGTALK_ACTION_CARD_TEMPLATE_ID",
 ]

@@ -3,6 +3,7 @@
  * own so that two bridges in one process (tests, embedders) never mix their numbers.
  */
 import { Context, Effect, Layer, Metric } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 
 /** Counters, by what they count. */
 export const counterNames = [
@@ -11,12 +12,13 @@ export const counterNames = [
   "processed", "failed", "timedOut", "aborted",
   "replies", "replyParts", "replyFailures", "openApiFallbacks", "throttleRetries", "rateLimitWaitMs",
   "httpRequests", "httpConnections",
+  "cardsCreated", "cardUpdates", "cardTurns", "cardFallbacks", "progressNotices",
 ] as const
 /** One of the counters. */
 export type CounterName = typeof counterNames[number]
 
 /** Latency summaries (milliseconds). */
-export const latencyNames = ["turn", "overhead", "queueWait", "delivery"] as const
+export const latencyNames = ["turn", "overhead", "queueWait", "delivery", "firstCardUpdate"] as const
 /** One of the latency summaries. */
 export type LatencyName = typeof latencyNames[number]
 
@@ -49,12 +51,14 @@ export class BridgeMetrics extends Context.Service<BridgeMetrics, {
   readonly setGauge: (name: GaugeName, value: number) => Effect.Effect<void>
   readonly observe: (name: LatencyName, millis: number) => Effect.Effect<void>
   readonly snapshot: Effect.Effect<MetricsSnapshot>
+  /** Every metric in Prometheus text format (for `/metrics`). */
+  readonly prometheus: Effect.Effect<string>
 }>()("dingtalk-mcp-server/BridgeMetrics") {
   /** A fresh, isolated set of metrics. */
   static readonly layer = Layer.sync(BridgeMetrics, () => {
     const registry: Metric.MetricRegistry = new Map()
     const isolated = <A>(effect: Effect.Effect<A>) => Effect.provideService(effect, Metric.MetricRegistry, registry)
-    const counters = Object.fromEntries(counterNames.map((n) => [n, Metric.counter(snake(n), { incremental: true })])) as Record<CounterName, Metric.Counter<number>>
+    const counters = Object.fromEntries(counterNames.map((n) => [n, Metric.counter(`${snake(n)}_total`, { incremental: true })])) as Record<CounterName, Metric.Counter<number>>
     const gauges = Object.fromEntries(gaugeNames.map((n) => [n, Metric.gauge(snake(n))])) as Record<GaugeName, Metric.Gauge<number>>
     const summaries = Object.fromEntries(latencyNames.map((n) => [
       n,
@@ -72,7 +76,7 @@ export class BridgeMetrics extends Context.Service<BridgeMetrics, {
         Effect.map((entries) => Object.fromEntries(entries) as Record<K, V>)
       )
 
-    return BridgeMetrics.of({
+    const service = BridgeMetrics.of({
       increment: (name, by = 1) => isolated(Metric.update(counters[name], by)),
       setGauge: (name, value) => isolated(Metric.update(gauges[name], value)),
       observe: (name, millis) => isolated(Metric.update(summaries[name], millis)),
@@ -81,6 +85,10 @@ export class BridgeMetrics extends Context.Service<BridgeMetrics, {
         gauges: collect(gaugeNames, (n) => Effect.map(Metric.value(gauges[n]), (s) => s.value)),
         latency: collect(latencyNames, figures),
       })),
+      prometheus: isolated(PrometheusMetrics.format()),
     })
+    // Reading every metric once registers it, so /metrics lists the ones still at zero too.
+    Effect.runSync(service.snapshot)
+    return service
   })
 }

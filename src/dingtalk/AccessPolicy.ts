@@ -80,6 +80,8 @@ export class AccessPolicy extends Context.Service<AccessPolicy, {
   readonly pending: Effect.Effect<ReadonlyArray<PendingPairing>>
   /** How many senders were approved by pairing. */
   readonly approvedCount: Effect.Effect<number>
+  /** Whether this sender was approved by pairing (by any process). */
+  readonly isApproved: (senderKey: string) => Effect.Effect<boolean>
 }>()("dingtalk-mcp-server/AccessPolicy") {
   /** The policy over a given store. */
   static readonly layerWith = (store: AccessStore) => Layer.effect(AccessPolicy, make(store))
@@ -169,6 +171,7 @@ const make = Effect.fnUntraced(function*(store: AccessStore) {
     }),
     pending,
     approvedCount: Effect.map(store.read, (state) => state.approved.length),
+    isApproved: (senderKey) => Effect.map(store.read, (state) => state.approved.some((a) => a.senderKey === senderKey)),
   })
 })
 

@@ -1,8 +1,8 @@
 /**
- * The robot OpenAPI access token: fetched from `/v1.0/oauth2/accessToken`, cached until shortly
- * before it expires, with at most one refresh in flight.
+ * The robot OpenAPI access token: fetched from `/v1.0/oauth2/accessToken`, cached (Effect `Cache`)
+ * until shortly before it expires, with at most one refresh in flight; forgotten when DingTalk rejects it.
  */
-import { Clock, Context, Effect, Layer, Redacted, Schema, Semaphore } from "effect"
+import { Cache, Context, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { DingTalkHttp, type DingTalkUnreachable } from "./DingTalkHttp.js"
 
@@ -21,6 +21,12 @@ const TokenAnswer = Schema.Struct({ accessToken: Schema.NonEmptyString, expireIn
 /** Refresh this long before DingTalk's expiry, so a token never dies in flight. */
 const REFRESH_MARGIN_MS = 5 * 60_000
 
+/** A token and how long it may be used. */
+interface Issued {
+  readonly token: Redacted.Redacted<string>
+  readonly usableFor: Duration.Duration
+}
+
 /** The OpenAPI access token. */
 export class AccessToken extends Context.Service<AccessToken, {
   readonly get: Effect.Effect<Redacted.Redacted<string>, AccessTokenFailed | DingTalkUnreachable>
@@ -33,10 +39,8 @@ export class AccessToken extends Context.Service<AccessToken, {
     Effect.gen(function*() {
       const settings = yield* BridgeConfig
       const http = yield* DingTalkHttp
-      const lock = yield* Semaphore.make(1)
-      let cached: { readonly token: Redacted.Redacted<string>; readonly refreshAt: number } | undefined
 
-      const fetchToken = Effect.gen(function*() {
+      const fetchToken = Effect.fn("AccessToken.fetch")(function*(_: "robot") {
         const answer = yield* http.postJson(`${settings.dingtalk.apiUrl}/v1.0/oauth2/accessToken`, {
           appKey: settings.dingtalk.clientId,
           appSecret: Redacted.value(settings.dingtalk.clientSecret),
@@ -44,19 +48,22 @@ export class AccessToken extends Context.Service<AccessToken, {
         const decoded = yield* Schema.decodeUnknownEffect(TokenAnswer)(answer.body).pipe(
           Effect.mapError(() => new AccessTokenFailed({ status: answer.status, detail: JSON.stringify(answer.body ?? null).slice(0, 200) }))
         )
-        const now = yield* Clock.currentTimeMillis
-        cached = { token: Redacted.make(decoded.accessToken), refreshAt: now + Math.max(0, decoded.expireIn * 1000 - REFRESH_MARGIN_MS) }
-        return cached.token
+        return { token: Redacted.make(decoded.accessToken), usableFor: Duration.millis(Math.max(0, decoded.expireIn * 1000 - REFRESH_MARGIN_MS)) } satisfies Issued
       })
 
-      // Waiting on the lock makes concurrent callers share the one refresh.
-      const get = Semaphore.withPermit(lock, Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        if (cached !== undefined && now < cached.refreshAt) return cached.token
-        return yield* fetchToken
-      })).pipe(Effect.withSpan("AccessToken.get"))
+      // One entry; concurrent callers share the one lookup in flight. Failures are not cached.
+      const cache = yield* Cache.makeWith(fetchToken, {
+        capacity: 1,
+        timeToLive: (exit) => (Exit.isSuccess(exit) ? exit.value.usableFor : Duration.zero),
+      })
 
-      return AccessToken.of({ get, invalidate: Effect.sync(() => { cached = undefined }) })
+      const get = Effect.fn("AccessToken.get")(function*() {
+        return (yield* Cache.get(cache, "robot")).token
+      })
+      const invalidate = Effect.fn("AccessToken.invalidate")(function*() {
+        yield* Cache.invalidate(cache, "robot")
+      })
+      return AccessToken.of({ get: get(), invalidate: invalidate() })
     })
   )
 }

@@ -5,7 +5,7 @@
  * expired — the robot OpenAPI.
  * Parts of one reply go out in order; a throttled part is retried, never lost or duplicated.
  */
-import { Clock, Context, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Result, Schedule, Schema, Semaphore } from "effect"
+import { Clock, Context, Data, Duration, Effect, Fiber, FiberSet, Layer, Option, Redacted, Result, Schedule, Schema, Semaphore } from "effect"
 import { renderPart, splitMessage } from "./Chunk.js"
 import {
   bodyBytes, ErrCode, openApiBody, openApiPath, type OpenApiTarget, type ReplyFormat, type ReplyRoute, titleFrom, webhookBody,
@@ -67,13 +67,12 @@ const WEBHOOK_EXPIRY_MARGIN_MS = 10_000
 /** The longest a throttled part keeps waiting for DingTalk to let it through. */
 const THROTTLE_PATIENCE = Duration.minutes(15)
 
-class Throttled {
-  readonly _tag = "Throttled"
-  constructor(readonly detail: string) {}
-}
-class WebhookExpired {
-  readonly _tag = "WebhookExpired"
-}
+/** DingTalk asked us to slow down (errcode 130101, HTTP 403/429): retried on the throttle schedule. */
+class Throttled extends Data.TaggedError("Throttled")<{ readonly detail: string }> {}
+/** The conversation's sessionWebhook expired (errcode 300001): the rest goes through the OpenAPI. */
+class WebhookExpired extends Data.TaggedError("WebhookExpired")<{}> {}
+/** The OpenAPI refused the access token (HTTP 401): refreshed once. */
+class TokenRejected extends Data.TaggedError("TokenRejected")<{ readonly detail: string }> {}
 
 /** Sends replies to DingTalk. */
 export class Delivery extends Context.Service<Delivery, {
@@ -143,7 +142,7 @@ export class Delivery extends Context.Service<Delivery, {
             const { errcode, errmsg } = (answer.body ?? {}) as { errcode?: unknown; errmsg?: unknown }
             if (answer.status === 200 && (errcode === ErrCode.ok || errcode === undefined)) return Effect.void
             if (errcode === ErrCode.webhookExpired) return Effect.fail(new WebhookExpired())
-            if (errcode === ErrCode.throttled) return Effect.fail(new Throttled(String(errmsg)))
+            if (errcode === ErrCode.throttled) return Effect.fail(new Throttled({ detail: String(errmsg) }))
             return Effect.fail(fail(`webhook answered HTTP ${answer.status}, errcode ${String(errcode)}: ${String(errmsg)}`))
           })
         )
@@ -173,15 +172,15 @@ export class Delivery extends Context.Service<Delivery, {
           const detail = JSON.stringify(answer.body ?? null).slice(0, 300)
           if (answer.status === 401) {
             yield* tokens.invalidate
-            return yield* Effect.fail(new TokenRejected(detail))
+            return yield* Effect.fail(new TokenRejected({ detail }))
           }
-          if (answer.status === 403 || answer.status === 429) return yield* Effect.fail(new Throttled(detail))
+          if (answer.status === 403 || answer.status === 429) return yield* Effect.fail(new Throttled({ detail }))
           return yield* Effect.fail(fail(`OpenAPI answered HTTP ${answer.status}: ${detail}`))
         })
         // A rejected token is refreshed once; after that it is a real failure.
         return attempt.pipe(
-          Effect.retry({ times: 1, while: (error) => error instanceof TokenRejected }),
-          Effect.catchIf((error): error is TokenRejected => error instanceof TokenRejected, (error) => Effect.fail(fail(`OpenAPI rejected a fresh token: ${error.detail}`)))
+          Effect.retry({ times: 1, while: (error) => error._tag === "TokenRejected" }),
+          Effect.catchTag("TokenRejected", (error) => Effect.fail(fail(`OpenAPI rejected a fresh token: ${error.detail}`)))
         )
       }
 
@@ -222,10 +221,10 @@ export class Delivery extends Context.Service<Delivery, {
                 ? postWebhook(conversation, webhookBody(format, title, text), fail)
                 : openApiTarget(conversation, fail).pipe(Effect.flatMap((target) => postOpenApi(openApiBody(robotCode, target, format, title, text), target, fail)))
               const outcome = yield* rateLimited(conversation.id, post).pipe(
-                Effect.retry({ schedule: throttleRetry, while: (error) => error instanceof Throttled }),
-                Effect.catchIf((error): error is Throttled => error instanceof Throttled, (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
+                Effect.retry({ schedule: throttleRetry, while: (error) => error._tag === "Throttled" }),
+                Effect.catchTag("Throttled", (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
                 Effect.as("sent" as const),
-                Effect.catchIf((error): error is WebhookExpired => error instanceof WebhookExpired, () => Effect.succeed("expired" as const))
+                Effect.catchTag("WebhookExpired", () => Effect.succeed("expired" as const))
               )
               if (outcome === "expired") {
                 // The rest (not yet sent) goes through the OpenAPI, re-split for its smaller budget.
@@ -269,9 +268,4 @@ export class Delivery extends Context.Service<Delivery, {
       return Delivery.of({ send, replyTo })
     })
   )
-}
-
-class TokenRejected {
-  readonly _tag = "TokenRejected"
-  constructor(readonly detail: string) {}
 }

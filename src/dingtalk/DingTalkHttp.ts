@@ -4,7 +4,7 @@
  * retries with backoff on network errors and 5xx — never on 4xx. Counts requests vs new sockets,
  * so connection reuse is observable.
  */
-import { Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { describeHttpError, keepAliveHttpClient } from "../core/KeepAliveHttpClient.js"
@@ -35,6 +35,14 @@ export interface PostOptions {
   /** Default `POST`; the card API updates with `PUT`. */
   readonly method?: "POST" | "PUT"
   readonly retries?: number
+}
+
+/** A POST the test double received: where, what (a JSON body a test inspects), with which headers, and when (`Clock`). */
+export interface RecordedPost {
+  readonly url: string
+  readonly body: any
+  readonly headers: Record<string, string>
+  readonly at: number
 }
 
 /** Any JSON body, or undefined when the body is not JSON (DingTalk's error pages are HTML). */
@@ -85,4 +93,17 @@ export class DingTalkHttp extends Context.Service<DingTalkHttp, {
       return DingTalkHttp.of({ postJson })
     })
   )
+
+  /** A DingTalk that records every POST into `sent` and answers from `answer` (default: `errcode 0`). */
+  static readonly layerTest = (
+    answer: (url: string, body: RecordedPost["body"]) => JsonAnswer = () => ({ status: 200, body: { errcode: 0 } }),
+    sent: Array<RecordedPost> = []
+  ): Layer.Layer<DingTalkHttp> =>
+    Layer.succeed(DingTalkHttp, DingTalkHttp.of({
+      postJson: Effect.fn("DingTalkHttp.postJson")(function*(url: string, body: unknown, options: PostOptions = {}) {
+        const at = yield* Clock.currentTimeMillis
+        sent.push({ url, body, headers: options.headers ?? {}, at })
+        return answer(url, body)
+      }),
+    }))
 }

@@ -3,7 +3,7 @@
  * connection status as data, and a fatal signal when the connection cannot be kept.
  * Owns the reconnect loop (Effect `Schedule`), the `disconnect` hand-over and the dead-socket watchdog.
  */
-import { Context, Deferred, Duration, Effect, Fiber, Layer, Queue, Redacted, Ref, Result, Schedule, Schema, Scope, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Fiber, Layer, Queue, Redacted, Ref, Result, Schedule, Schema, Scope, Stream } from "effect"
 import { ConnectionLost, reconnectSchedule, superviseConnection, type ConnectionOutcome } from "./Reconnect.js"
 import { ROBOT_TOPIC, StreamClient } from "./StreamClient.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
@@ -103,6 +103,7 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
       const layerScope = yield* Scope.Scope
       const live = new Set<StreamClient>()
       let connectionCounter = 0
+      const clock = yield* Clock.Clock
       const setStatus = (patch: Partial<ConnectionStatus>) => Ref.update(status, (s) => ({ ...s, ...patch, openConnections: live.size }))
 
       // On release: stop reconnecting first (the loop fiber is interrupted before this runs), then close.
@@ -130,7 +131,7 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
           return yield* new ConnectFailed({ detail: `refused the gateway endpoint ${describeUrl(opened.endpoint)}: ${endpoint.failure}` })
         }
         return opened
-      })
+      }).pipe(Effect.withSpan("DingTalkStream.openGateway"))
 
       /** One connection, from gateway ticket to its end. */
       const serve: Effect.Effect<ConnectionOutcome, CredentialsRejected | ConnectFailed> = Effect.gen(function*() {
@@ -142,13 +143,14 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
           { clientId: config.clientId, clientSecret: Redacted.value(config.clientSecret), ua: "dingtalk-mcp-server" },
           {
             onCallback: (frame) => {
-              Queue.offerUnsafe(frames, { frameId: frame.headers.messageId, connectionId, topic: frame.headers.topic, data: frame.data, receivedAt: Date.now() })
+              Queue.offerUnsafe(frames, { frameId: frame.headers.messageId, connectionId, topic: frame.headers.topic, data: frame.data, receivedAt: clock.currentTimeMillisUnsafe() })
             },
             onDisconnectNotice: () => end("disconnect notice"),
             onMalformedFrame: (raw, reason) => {
               Queue.offerUnsafe(malformed, { connectionId, raw: raw.slice(0, 200), reason })
             },
-          }
+          },
+          clock
         )
         yield* Effect.tryPromise({
           try: () => client.open(endpoint, ticket),
@@ -156,19 +158,19 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
         })
         live.add(client)
         client.webSocket?.on("close", (code) => end(`socket closed (${code})`))
-        const connectedAt = Date.now()
+        const connectedAt = yield* Clock.currentTimeMillis
         yield* setStatus({ state: "connected", connectionId, connectedSince: connectedAt, nextRetryAt: undefined, attempt: 0 })
         yield* Effect.logInfo("DingTalk connected").pipe(Effect.annotateLogs({ connectionId }))
 
         // Watchdog: a half-open socket never emits close, so silence itself must end the connection.
-        const watchdog = yield* Effect.sync(() => {
-          if (Date.now() - client.lastActivity > config.deadSocketMs) {
+        const watchdog = yield* Clock.currentTimeMillis.pipe(Effect.map((now) => {
+          if (now - client.lastActivity > config.deadSocketMs) {
             client.terminate()
             end(`no frame or pong for ${config.deadSocketMs} ms`)
           } else {
             client.webSocket?.ping()
           }
-        }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(config.pingIntervalMs))), Effect.forkChild)
+        })).pipe(Effect.repeat(Schedule.spaced(Duration.millis(config.pingIntervalMs))), Effect.forkChild)
 
         const reason = yield* Deferred.await(ended).pipe(Effect.onInterrupt(() => Effect.sync(() => {
           live.delete(client)
@@ -187,7 +189,8 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
         yield* setStatus({ connectionId: undefined, connectedSince: undefined })
         yield* Ref.update(status, (s) => ({ ...s, reconnects: s.reconnects + 1 }))
         yield* Effect.logWarning("DingTalk connection ended; reconnecting").pipe(Effect.annotateLogs({ connectionId, reason }))
-        return { healthy: handover || Date.now() - connectedAt >= config.healthyAfterMs, reason }
+        const endedAt = yield* Clock.currentTimeMillis
+        return { healthy: handover || endedAt - connectedAt >= config.healthyAfterMs, reason }
       })
 
       const loop = superviseConnection({
@@ -195,7 +198,8 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
         schedule: reconnectSchedule<CredentialsRejected | ConnectFailed | ConnectionLost>({ baseMs: config.reconnectBaseMs, maxAttempts: config.reconnectMaxAttempts, jitter: config.reconnectJitter }),
         retryable: (error) => error._tag !== "CredentialsRejected",
         onRetry: (attempt, delay, error) =>
-          setStatus({ state: "backoff", attempt, nextRetryAt: Date.now() + Duration.toMillis(delay), lastError: error.message }).pipe(
+          Clock.currentTimeMillis.pipe(
+            Effect.flatMap((now) => setStatus({ state: "backoff", attempt, nextRetryAt: now + Duration.toMillis(delay), lastError: error.message })),
             Effect.andThen(Effect.logWarning(`DingTalk connection attempt ${attempt} failed; retrying in ${Duration.format(delay)}`).pipe(Effect.annotateLogs({ error: error.message })))
           ),
       }).pipe(

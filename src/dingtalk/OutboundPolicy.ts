@@ -6,11 +6,10 @@
  * endpoint only over `wss:`, or `ws:` on loopback (the emulator).
  */
 import { Result } from "effect"
+import { isLoopbackHost } from "../core/BridgeConfig.js"
 
 /** DingTalk's public API hosts. */
 export const DINGTALK_HOSTS: ReadonlyArray<string> = ["oapi.dingtalk.com", "api.dingtalk.com"]
-
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
 
 /** A URL for logs: scheme, host, port and path, never the query (webhook tokens live there) or user info. */
 export const describeUrl = (raw: string): string => {
@@ -43,6 +42,14 @@ export const checkWebhook = (raw: string, apiUrl: string): Result.Result<URL, st
 export const checkGatewayEndpoint = (raw: string): Result.Result<URL, string> =>
   Result.flatMap(parse(raw), (url) => {
     if (url.protocol === "wss:") return Result.succeed(url)
-    if (url.protocol === "ws:" && LOOPBACK.test(url.hostname)) return Result.succeed(url)
+    if (url.protocol === "ws:" && isLoopbackHost(url.hostname)) return Result.succeed(url)
     return Result.fail("only wss: (or ws: on loopback) is allowed")
   })
+
+/** A warning when `DINGTALK_API_URL` would carry the client secret in clear over the network (plain http, not loopback). */
+export const apiUrlWarning = (apiUrl: string): string | undefined => {
+  const url = new URL(apiUrl)
+  return url.protocol === "https:" || isLoopbackHost(url.hostname)
+    ? undefined
+    : `DINGTALK_API_URL ${describeUrl(apiUrl)} is not https: the client secret, tokens and replies would cross the network in clear`
+}

@@ -3,7 +3,7 @@
  * from a base (5 s, 10 s, 20 s …), at most N consecutive failed attempts, and a fresh count once a
  * connection has stayed healthy.
  */
-import { Duration, Effect, Schedule } from "effect"
+import { Duration, Effect, Schedule, Schema } from "effect"
 
 /** Exponential delays from `baseMs`, doubling, at most `maxAttempts` retries; optional ±20 % jitter. */
 export const reconnectSchedule = <E>(options: { readonly baseMs: number; readonly maxAttempts: number; readonly jitter: boolean }) => {
@@ -19,10 +19,10 @@ export interface ConnectionOutcome {
 }
 
 /** A connection that ended before it was healthy: counts as a failed attempt. */
-export class ConnectionLost {
-  readonly _tag = "ConnectionLost"
-  constructor(readonly reason: string) {}
-  get message() {
+export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("ConnectionLost", {
+  reason: Schema.String,
+}) {
+  override get message() {
     return `connection lost before it was healthy: ${this.reason}`
   }
 }
@@ -38,7 +38,7 @@ export const superviseConnection = <E, R>(options: {
   readonly onRetry: (attempt: number, delay: Duration.Duration, error: E | ConnectionLost) => Effect.Effect<void>
 }): Effect.Effect<never, E | ConnectionLost, R> => {
   const once = options.serve.pipe(
-    Effect.flatMap((outcome) => (outcome.healthy ? Effect.void : Effect.fail(new ConnectionLost(outcome.reason))))
+    Effect.flatMap((outcome) => (outcome.healthy ? Effect.void : Effect.fail(new ConnectionLost({ reason: outcome.reason }))))
   )
   const schedule = options.schedule.pipe(
     Schedule.tap((step) => options.onRetry(step.attempt, step.duration, step.input))

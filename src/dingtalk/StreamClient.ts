@@ -8,7 +8,10 @@
  * frame that still throws is reported as malformed instead of crashing the process.
  */
 import { DWClient, type DWClientDownStream } from "dingtalk-stream"
+import type { Clock } from "effect"
 import WebSocket from "ws"
+
+const wallClock = { currentTimeMillisUnsafe: () => Date.now() }
 
 /** The topic of robot messages. */
 export const ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
@@ -52,11 +55,17 @@ interface SdkInternals {
 
 /** One DingTalk Stream connection. */
 export class StreamClient extends DWClient {
-  /** When the last frame or pong arrived (epoch ms): the dead-socket watchdog reads it. */
-  lastActivity = Date.now()
+  /** When the last frame or pong arrived (epoch ms, from `clock`): the dead-socket watchdog reads it. */
+  lastActivity: number
 
-  constructor(credentials: { readonly clientId: string; readonly clientSecret: string; readonly ua: string }, private readonly hooks: StreamClientHooks) {
+  /** `clock` is the owner's Effect `Clock`, so a `TestClock` drives the watchdog too (wall time when omitted: one-off probes). */
+  constructor(
+    credentials: { readonly clientId: string; readonly clientSecret: string; readonly ua: string },
+    private readonly hooks: StreamClientHooks,
+    private readonly clock: Pick<Clock.Clock, "currentTimeMillisUnsafe"> = wallClock
+  ) {
     super({ ...credentials, keepAlive: false, debug: false })
+    this.lastActivity = clock.currentTimeMillisUnsafe()
     Object.assign(this.config, { autoReconnect: false, subscriptions: [{ type: "CALLBACK", topic: ROBOT_TOPIC }] })
   }
 
@@ -78,12 +87,12 @@ export class StreamClient extends DWClient {
       this.internals.socket = socket
       socket.once("open", () => {
         this.connected = true
-        this.lastActivity = Date.now()
+        this.lastActivity = this.clock.currentTimeMillisUnsafe()
         resolve()
       })
       socket.on("message", (data) => this.onDownStream(String(data)))
       socket.on("pong", () => {
-        this.lastActivity = Date.now()
+        this.lastActivity = this.clock.currentTimeMillisUnsafe()
       })
       socket.on("close", () => {
         this.connected = false
@@ -102,6 +111,7 @@ export class StreamClient extends DWClient {
     const socket = this.webSocket
     if (socket === undefined || socket.readyState === socket.CLOSED) return
     socket.close(1000, "bridge closing")
+    // Socket plumbing outside any fiber (finalizers call it synchronously): a plain, unref'd timer.
     setTimeout(() => socket.terminate(), 1_000).unref()
   }
 
@@ -111,7 +121,7 @@ export class StreamClient extends DWClient {
   }
 
   override onDownStream(raw: string): void {
-    this.lastActivity = Date.now()
+    this.lastActivity = this.clock.currentTimeMillisUnsafe()
     try {
       this.dispatch(raw)
     } catch (error) {

@@ -11,6 +11,9 @@ import http from "node:http"
 import type { AddressInfo, Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import { WebSocket, WebSocketServer } from "ws"
+import { type CardFailure, type EmulatedCard, makeEmulatedCards, type RecordedCardCall } from "./EmulatedCards.js"
+
+export type { CardFailure, EmulatedCard, RecordedCardCall } from "./EmulatedCards.js"
 
 /** Options of the emulator; every one has a default. */
 export interface DingTalkEmulatorOptions {
@@ -180,6 +183,17 @@ export interface DingTalkEmulator {
   readonly tokenCalls: number
   /** TCP connections accepted for plain HTTP (WebSocket upgrades not counted). */
   readonly httpConnections: number
+  /** AI cards created (createAndDeliver accepted), in creation order. */
+  readonly cards: ReadonlyArray<EmulatedCard>
+  cardsFor(conversationId: string): ReadonlyArray<EmulatedCard>
+  /** Every card API call, refused ones included, in arrival order. */
+  readonly cardCalls: ReadonlyArray<RecordedCardCall>
+  /** Resolves with the matching cards once at least `count` exist. */
+  waitForCards(count: number, options?: { conversationId?: string; timeoutMs?: number }): Promise<ReadonlyArray<EmulatedCard>>
+  /** Resolves once the card's streaming is finalized and its flowStatus is finished (3) or failed (5). */
+  waitForCardFinished(outTrackId: string, timeoutMs?: number): Promise<EmulatedCard>
+  /** The next `times` card calls of `kind` answer `status` (403 permission, 403/429 QpsLimit, 500). */
+  failCard(failure: CardFailure): void
   /** Closes every socket and the server; never hangs. */
   close(): Promise<void>
 }
@@ -248,6 +262,7 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
   const webhookToken = new Map<string, string>() // conversation → current token
   const webhookExpiry = new Map<string, number>() // token → epoch ms
   const staffConversation = new Map<string, string>() // staff ID → its 1:1 conversation
+  const groupConversations = new Set<string>() // conversations pushed as groups
   const accessTokens = new Set<string>()
   const webhookFailures: Array<{ errcode: number; left: number; conversationId: string | undefined }> = []
   // Undelivered pushes; CALLBACK frames are built on delivery so headers name the real connection.
@@ -452,9 +467,25 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     json(response, 200, { processQueryKey: randomUUID() })
   }
 
+  const cardApi = makeEmulatedCards({
+    robotCode,
+    isValidToken: (token) => typeof token === "string" && accessTokens.has(token),
+    conversationOf: (openSpaceId) => {
+      const group = /^dtv1\.card\/\/IM_GROUP\.(.+)$/.exec(openSpaceId)
+      if (group !== null) return groupConversations.has(group[1]!) ? group[1] : undefined
+      const single = /^dtv1\.card\/\/IM_ROBOT\.(.+)$/.exec(openSpaceId)
+      return single === null ? undefined : staffConversation.get(single[1]!)
+    },
+    changed: () => notify(),
+  })
+
   const handle = (request: http.IncomingMessage, raw: string, response: http.ServerResponse) => {
     const requestUrl = new URL(request.url ?? "/", url)
     const path = requestUrl.pathname
+    if (path.startsWith("/v1.0/card/")) {
+      const handled = cardApi.handle(request.method ?? "GET", path, request.headers["x-acs-dingtalk-access-token"], parse(raw), (status, body) => json(response, status, body))
+      if (handled) return
+    }
     if (request.method !== "POST") return json(response, 404, { code: "NotFound", message: path })
     if (path === "/v1.0/gateway/connections/open") {
       gatewayCalls++
@@ -584,6 +615,7 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
       const expiresAt = fields.sessionWebhookExpiredTime ?? now + webhookTtlMs
       // The OpenAPI 1:1 route names a user, not a conversation: remember whose chat this is.
       if (conversationType === "1" && senderStaffId !== null) staffConversation.set(senderStaffId, conversationId)
+      if (conversationType === "2") groupConversations.add(conversationId)
       const msgtype = fields.msgtype ?? "text"
       const data = JSON.stringify({
         conversationId,
@@ -694,6 +726,24 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     get httpConnections() {
       return httpConnections
     },
+    get cards() {
+      return cardApi.cards()
+    },
+    cardsFor: (conversationId) => cardApi.cards().filter((card) => card.conversationId === conversationId),
+    get cardCalls() {
+      return cardApi.calls()
+    },
+    waitForCards: (count, { conversationId, timeoutMs = 5_000 } = {}) =>
+      waitFor(`${count} card(s)${conversationId === undefined ? "" : ` in ${conversationId}`}`, () => {
+        const matching = cardApi.cards().filter((card) => conversationId === undefined || card.conversationId === conversationId)
+        return matching.length >= count ? matching : undefined
+      }, timeoutMs),
+    waitForCardFinished: (outTrackId, timeoutMs = 5_000) =>
+      waitFor(`card ${outTrackId} to finish`, () => {
+        const card = cardApi.get(outTrackId)
+        return card !== undefined && card.finalized && (card.flowStatus === "3" || card.flowStatus === "5") ? card : undefined
+      }, timeoutMs),
+    failCard: (failure) => cardApi.fail(failure),
     close: async () => {
       if (closed) return
       closed = true

@@ -3,6 +3,8 @@ import { Effect, Schema } from "effect"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { AccessPolicy } from "../dingtalk/AccessPolicy.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
+import { Cards } from "../dingtalk/Cards.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { asJson, defineTool } from "./Tool.js"
 
 const startedAt = Date.now()
@@ -13,7 +15,8 @@ export const getStats = defineTool({
   name: "dingtalk_get_stats",
   description:
     "Show the DingTalk bridge's health: connection state (connecting, connected, backoff, failed), reconnects, last error, " +
-    "counts of messages received, duplicates, malformed, denied, processed, failed and replies sent, which process (pid) owns the connection, " +
+    "counts of messages received, duplicates, malformed, denied, processed, failed and replies sent, AI cards (on, paused and why, created, updates, " +
+    "fallbacks to markdown), OpenCode's event stream (connected, reconnects), which process (pid) owns the connection, " +
     "and access: the mode (pairing, allowlist, open) and the pairing codes waiting for approval (see dingtalk_approve_pairing).",
   input: Schema.Struct({}),
   run: () =>
@@ -22,6 +25,9 @@ export const getStats = defineTool({
       const { counters } = yield* BridgeMetrics.use((metrics) => metrics.snapshot)
       const policy = yield* AccessPolicy
       const pending = yield* policy.pending
+      const cards = yield* Cards.use((cards) => cards.status)
+      const events = yield* OpenCodeEvents.use((events) => events.status)
+      const paused = cards.pausedUntil !== undefined && cards.pausedUntil > Date.now()
       const stats = {
         connection: {
           state: connection.state,
@@ -60,6 +66,17 @@ export const getStats = defineTool({
           openApiFallbacks: counters.openApiFallbacks,
           throttleRetries: counters.throttleRetries,
         },
+        cards: {
+          enabled: cards.enabled,
+          paused,
+          pausedUntil: paused ? iso(cards.pausedUntil) : null,
+          pauseReason: paused ? cards.pauseReason ?? null : null,
+          created: counters.cardsCreated,
+          updates: counters.cardUpdates,
+          fallbacks: counters.cardFallbacks,
+          progressNotices: counters.progressNotices,
+        },
+        opencodeEvents: { connected: events.connected, reconnects: events.reconnects, undecodable: events.undecodable, lastError: events.lastError ?? null },
         // Tools run in the process that owns the connection (other instances forward to it).
         owner: { pid: process.pid, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) },
       }

@@ -1,5 +1,5 @@
 /** `dingtalk_list_conversations`: the conversations the robot can write to. */
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { Conversations } from "../dingtalk/Conversations.js"
 import { asJson, defineTool } from "./Tool.js"
 
@@ -14,9 +14,8 @@ export const listConversations = defineTool({
     limit: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))).annotate({ description: "At most this many conversations (default 50)." }),
   }),
   run: (input) =>
-    Conversations.use((conversations) => conversations.list).pipe(
-      Effect.map((all) => {
-        const now = Date.now()
+    Effect.all([Conversations.use((conversations) => conversations.list), Clock.currentTimeMillis]).pipe(
+      Effect.map(([all, now]) => {
         const rows = all.slice(0, input.limit ?? 50).map((c) => ({
           conversationId: c.id,
           type: c.type === "group" ? "group" : "1:1",

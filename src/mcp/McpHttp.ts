@@ -6,11 +6,11 @@
  */
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { Effect, Option, Redacted } from "effect"
-import { createHash, timingSafeEqual } from "node:crypto"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
 import { BridgeConfig } from "../core/BridgeConfig.js"
-import { BridgeMetrics, type MetricsSnapshot } from "../core/BridgeMetrics.js"
+import { constantTimeEquals } from "../core/ConstantTimeEquals.js"
+import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { makeMcpServer, type ToolDispatch } from "./McpServer.js"
 
@@ -38,29 +38,7 @@ export const MCP_HTTP_LIMITS = { maxConnections: 32, headersTimeoutMs: 10_000, r
 
 /** Compares an Authorization header with the expected one in constant time (digests have equal length). */
 export const authorizationMatches = (given: string | undefined, expected: string): boolean =>
-  given !== undefined && timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())
-
-const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
-
-/** The metrics in Prometheus text format. */
-export const prometheusText = (snapshot: MetricsSnapshot): string => {
-  const lines: Array<string> = []
-  for (const [name, value] of Object.entries(snapshot.counters)) {
-    lines.push(`# TYPE dingtalk_bridge_${snake(name)}_total counter`, `dingtalk_bridge_${snake(name)}_total ${value}`)
-  }
-  for (const [name, value] of Object.entries(snapshot.gauges)) {
-    lines.push(`# TYPE dingtalk_bridge_${snake(name)} gauge`, `dingtalk_bridge_${snake(name)} ${value}`)
-  }
-  for (const [name, figures] of Object.entries(snapshot.latency)) {
-    const metric = `dingtalk_bridge_${snake(name)}_ms`
-    lines.push(`# TYPE ${metric} summary`)
-    for (const [quantile, value] of [["0.5", figures.p50], ["0.9", figures.p90], ["0.99", figures.p99]] as const) {
-      if (value !== undefined) lines.push(`${metric}{quantile="${quantile}"} ${value}`)
-    }
-    lines.push(`${metric}_count ${figures.count}`)
-  }
-  return `${lines.join("\n")}\n`
-}
+  given !== undefined && constantTimeEquals(given, expected)
 
 const send = (response: http.ServerResponse, status: number, contentType: string, body: string) => {
   response.writeHead(status, { "content-type": contentType, "cache-control": "no-store" })
@@ -94,7 +72,7 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
         response.setHeader("www-authenticate", "Bearer")
         return jsonRpcError(response, 401, "Unauthorized: send the MCP_HTTP_TOKEN as a bearer token.")
       }
-      if (request.method === "GET" && path === "/metrics") return send(response, 200, "text/plain; version=0.0.4", prometheusText(await run(metrics.snapshot)))
+      if (request.method === "GET" && path === "/metrics") return send(response, 200, "text/plain; version=0.0.4", await run(metrics.prometheus))
       if (path !== "/mcp") return jsonRpcError(response, 404, "Not found: MCP is served at /mcp.")
       if (request.method !== "POST") {
         response.setHeader("allow", "POST")

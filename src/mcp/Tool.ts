@@ -36,7 +36,8 @@ export const defineTool = <S extends Schema.Struct<Schema.Struct.Fields>, R>(def
     call: (args) =>
       decode(args ?? {}).pipe(
         Effect.mapError((error) => new ToolError({ message: `Invalid arguments for ${definition.name}: ${error.message}` })),
-        Effect.flatMap(definition.run)
+        Effect.flatMap(definition.run),
+        Effect.withSpan(`Tool.${definition.name}`)
       ),
   }
 }

@@ -181,7 +181,7 @@ export class OpenCodeEvents extends Context.Service<OpenCodeEvents, {
   readonly subscribe: Effect.Effect<PubSub.Subscription<OpenCodeEvent>, never, Scope.Scope>
   /** True while the stream is open. */
   readonly connected: Effect.Effect<boolean>
-  /** Waits up to `timeoutMs` for the stream to be open; false when it is not. */
+  /** True when the stream is open; while it is still opening, waits up to `timeoutMs`; false at once after a failed attempt. */
   readonly awaitConnected: (timeoutMs: number) => Effect.Effect<boolean>
   /**
    * Emits the connection number each time the stream opens again after a gap: re-read state then. (A
@@ -305,10 +305,10 @@ export class OpenCodeEvents extends Context.Service<OpenCodeEvents, {
       const connected = SubscriptionRef.get(state).pipe(Effect.map((s) => s.connected))
       const awaitConnected = (timeoutMs: number) =>
         SubscriptionRef.changes(state).pipe(
-          Stream.filter((s) => s.connected),
+          Stream.filter((s) => s.connected || s.lastError !== undefined),
           Stream.runHead,
           Effect.timeoutOption(Duration.millis(timeoutMs)),
-          Effect.map((found) => Option.isSome(found) && Option.isSome(found.value))
+          Effect.map((found) => Option.isSome(found) && Option.isSome(found.value) && found.value.value.connected)
         )
 
       return OpenCodeEvents.of({

@@ -72,36 +72,39 @@ export class Sessions extends Context.Service<Sessions, {
         timeToLive: (exit) => (Exit.isSuccess(exit) ? ttl : Duration.zero),
       })
 
-      return Sessions.of({
-        sessionFor: (conversationId, label) => Effect.suspend(() => {
-          labels.set(conversationId, label)
-          return Cache.get(cache, conversationId)
-        }),
-        startNew: (conversationId, label) => Effect.suspend(() => {
-          labels.set(conversationId, label)
-          return create(conversationId).pipe(Effect.tap(own(conversationId)), Effect.tap((id) => Cache.set(cache, conversationId, id)))
-        }),
-        forget: (conversationId) => Cache.invalidate(cache, conversationId),
-        peek: (conversationId) => Cache.getSuccess(cache, conversationId),
-        conversationOf: (sessionId) =>
-          Effect.suspend(() => {
-            const known = owners.get(sessionId)
-            if (known !== undefined) return Effect.succeed(Option.some(known))
-            return opencode.listSessions.pipe(Effect.map((all) => {
-              const conversationId = conversationInTitle(all.find((session) => session.id === sessionId)?.title)
-              if (conversationId !== undefined) owners.set(sessionId, conversationId)
-              return Option.fromUndefinedOr(conversationId)
-            }))
-          }),
-        listFor: (conversationId) =>
-          opencode.listSessions.pipe(Effect.map((all) => all.filter(belongsTo(conversationId)).sort((a, b) => lastTouched(b) - lastTouched(a)))),
-        use: (conversationId, sessionId) =>
-          Effect.suspend(() => {
-            pinned.set(conversationId, sessionId)
-            owners.set(sessionId, conversationId)
-            return Cache.set(cache, conversationId, sessionId)
-          }),
+      const sessionFor = Effect.fn("Sessions.sessionFor")(function*(conversationId: string, label: string) {
+        labels.set(conversationId, label)
+        return yield* Cache.get(cache, conversationId)
       })
+      const startNew = Effect.fn("Sessions.startNew")(function*(conversationId: string, label: string) {
+        labels.set(conversationId, label)
+        const id = yield* create(conversationId)
+        owners.set(id, conversationId)
+        yield* Cache.set(cache, conversationId, id)
+        return id
+      })
+      const forget = Effect.fn("Sessions.forget")(function*(conversationId: string) {
+        yield* Cache.invalidate(cache, conversationId)
+      })
+      const peek = Effect.fn("Sessions.peek")(function*(conversationId: string) {
+        return yield* Cache.getSuccess(cache, conversationId)
+      })
+      const conversationOf = Effect.fn("Sessions.conversationOf")(function*(sessionId: string) {
+        const known = owners.get(sessionId)
+        if (known !== undefined) return Option.some(known)
+        const conversationId = conversationInTitle((yield* opencode.listSessions).find((session) => session.id === sessionId)?.title)
+        if (conversationId !== undefined) owners.set(sessionId, conversationId)
+        return Option.fromUndefinedOr(conversationId)
+      })
+      const listFor = Effect.fn("Sessions.listFor")(function*(conversationId: string) {
+        return (yield* opencode.listSessions).filter(belongsTo(conversationId)).sort((a, b) => lastTouched(b) - lastTouched(a))
+      })
+      const use = Effect.fn("Sessions.use")(function*(conversationId: string, sessionId: string) {
+        pinned.set(conversationId, sessionId)
+        owners.set(sessionId, conversationId)
+        yield* Cache.set(cache, conversationId, sessionId)
+      })
+      return Sessions.of({ sessionFor, startNew, forget, peek, conversationOf, listFor, use })
     })
   )
 }

@@ -3,7 +3,7 @@
  * conversation → route (commands) → schedule → OpenCode turn → Delivery. `run` keeps it going and fails
  * only when the DingTalk connection is lost for good.
  */
-import { Clock, Context, Effect, Layer, Option, Scope, Stream } from "effect"
+import { Clock, Context, Effect, identity, Layer, Option, Scope, Stream } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
@@ -12,6 +12,8 @@ import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { Cards } from "../dingtalk/Cards.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
@@ -45,7 +47,7 @@ export class Bridge extends Context.Service<Bridge, {
       const access = yield* AccessPolicy
       const interactions = yield* Interactions
       const chatSettings = yield* ChatSettings
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | ChatSettings>()
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | ChatSettings>()
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
 
@@ -70,7 +72,7 @@ export class Bridge extends Context.Service<Bridge, {
         )
 
       // Refusals, pairing codes and "busy": one per sender per window, on their own small budget.
-      const replies = makeAccessReplies({ access, delivery, metrics, notify, inBackground })
+      const replies = yield* makeAccessReplies({ access, delivery, metrics, notify, inBackground })
 
       const statusText = (conversationId: string) =>
         Effect.gen(function*() {
@@ -87,7 +89,7 @@ export class Bridge extends Context.Service<Bridge, {
             ...(yield* chatSettings.statusLines(conversationId)),
             ...(yield* interactions.statusLines(conversationId)),
           ].join("\n")
-        })
+        }).pipe(Effect.withSpan("Bridge.status"))
 
       const runCommand = (message: InboundMessage, command: Command) => {
         const conversationId = message.conversationId
@@ -162,7 +164,12 @@ export class Bridge extends Context.Service<Bridge, {
               // While the agent waits for a question's answer, a plain message is that answer.
               const who = { conversationId, senderKey: message.senderKey, senderId: message.senderId, senderNick: message.senderNick }
               if (yield* interactions.answerText(who, decided.text)) return
-              const turn = runTurn(message, decided.text, running, queuedAt).pipe(interactions.duringTurn(conversationId, message.senderKey))
+              // The turn runs in a scheduler fiber; its spans stay in this message's trace.
+              const span = yield* Effect.option(Effect.currentSpan)
+              const turn = runTurn(message, decided.text, running, queuedAt).pipe(
+                Option.isSome(span) ? Effect.withParentSpan(span.value) : identity,
+                interactions.duringTurn(conversationId, message.senderKey)
+              )
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
                 yield* metrics.increment("busy")
@@ -170,7 +177,10 @@ export class Bridge extends Context.Service<Bridge, {
               }
             }
           }
-        }).pipe(Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId }))
+        }).pipe(
+          Effect.withSpan("Bridge.handle", { attributes: { conversationId: message.conversationId, msgId: message.msgId } }),
+          Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
+        )
 
       const frames = stream.frames.pipe(
         Stream.tap(() => metrics.increment("received")),

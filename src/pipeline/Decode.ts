@@ -30,6 +30,6 @@ export const decodeFrame = (frame: CallbackFrame, robotCode: string): Effect.Eff
         Result.mapError((error) => ({ frameId: frame.frameId, reason: firstLine(error.message) }))
       )
     })
-  )
+  ).pipe(Effect.withSpan("Decode.frame"))
 
 const firstLine = (text: string) => text.split("\n").slice(0, 2).join(" ").slice(0, 200)

@@ -17,7 +17,8 @@ export const makeDedup = (options: { readonly capacity: number; readonly ttlMs: 
       const key = `${message.robotCode}:${message.msgId}`
       return Cache.has(seen, key).pipe(
         Effect.tap((had) => (had ? Effect.void : Cache.get(seen, key))),
-        Effect.map((had) => !had)
+        Effect.map((had) => !had),
+        Effect.withSpan("Dedup.isFirstSeen")
       )
     }
   })

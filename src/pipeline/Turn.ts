@@ -9,6 +9,11 @@ import { Delivery } from "../dingtalk/Delivery.js"
 import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { ChatSettings } from "./ChatSettings.js"
+import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
+import { type LiveOutcome, runLiveTurn } from "./LiveTurn.js"
+
+/** How long a turn waits for OpenCode's event stream to open (at start-up) before using the blocking call. */
+const LIVE_WAIT_MS = 3_000
 
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
@@ -45,15 +50,21 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     const startedAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("queueWait", startedAt - queuedAt)
 
+    const events = yield* OpenCodeEvents
     const ask = Effect.gen(function*() {
       const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
       running.set(conversationId, sessionId)
       const requestAt = yield* Clock.currentTimeMillis
       const choice = yield* (yield* ChatSettings).promptOptions(conversationId)
-      const result = yield* opencode.prompt(sessionId, textPrompt(text), choice).pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
+      // Live (event stream, AI card) when OpenCode's event stream is open; otherwise the blocking call.
+      const live = yield* events.awaitConnected(LIVE_WAIT_MS)
+      const outcome: LiveOutcome = yield* (live
+        ? runLiveTurn(message, sessionId, textPrompt(text), running, choice)
+        : opencode.prompt(sessionId, textPrompt(text), choice).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
+        .pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
-      return { result, beforeRequest: requestAt - startedAt, answeredAt }
+      return { result: outcome.result, onCard: outcome.onCard, overflow: outcome.overflow, beforeRequest: requestAt - startedAt, answeredAt }
     })
     // A session deleted in OpenCode is replaced once, transparently.
     const outcome = yield* ask.pipe(
@@ -68,7 +79,14 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       return yield* delivery.send({ conversationId, text: `⚠️ ${explain(error)}`, format: "text" })
     }
 
-    const { result, beforeRequest, answeredAt } = outcome.success
+    const { result, beforeRequest, answeredAt, onCard, overflow } = outcome.success
+    if (onCard) {
+      // The card holds the answer; only what outgrew it goes out as markdown.
+      if (result._tag === "Aborted") yield* metrics.increment("aborted")
+      if (overflow.trim() !== "") yield* delivery.send({ conversationId, text: overflow, format: "markdown" })
+      yield* metrics.increment("processed")
+      return yield* Effect.logInfo("Answered on a card").pipe(Effect.annotateLogs({ overflowBytes: Buffer.byteLength(overflow) }))
+    }
     const reply = result._tag === "Aborted"
       ? { text: "⏹ Stopped.", format: "text" as const }
       : { text: result.text.trim() === "" ? "(OpenCode finished without a text answer.)" : result.text, format: "markdown" as const }
@@ -80,5 +98,6 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
     yield* Effect.logInfo("Answered").pipe(Effect.annotateLogs({ parts: receipt.parts, routes: receipt.routes.join(",") }))
   }).pipe(
     Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message }))),
+    Effect.withSpan("Turn.run", { attributes: { conversationId: message.conversationId, msgId: message.msgId } }),
     Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
   )

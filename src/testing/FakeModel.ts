@@ -2,8 +2,9 @@
  * A fake OpenAI-compatible model server (`POST /v1/chat/completions`, `GET /v1/models`) so a real
  * `opencode serve` runs offline and deterministically. The answer is decided by the last user
  * message: `SLOW <ms>` waits first, `BIGREPLY <bytes>` answers with long markdown,
- * `CALLTOOL <name> <json>` calls a tool (and then answers `TOOL RESULT: <tool output>`), anything
- * else is echoed as `ECHO: <text>`.
+ * `CALLTOOL <name> <json>` calls a tool (and then answers `TOOL RESULT: <tool output>`),
+ * `STREAM <n> <ms>` streams `chunk-1 chunk-2 … chunk-n` one chunk every `ms`, anything else is echoed
+ * as `ECHO: <text>`.
  */
 import { Effect } from "effect"
 import http from "node:http"
@@ -17,11 +18,23 @@ export interface ModelRequest {
   readonly stream: boolean
 }
 
+/** A `STREAM` answer as it went out: `performance.now()` of its first and last chunk. */
+export interface ModelStream {
+  readonly chunks: number
+  firstChunkAt: number | undefined
+  lastChunkAt: number | undefined
+}
+
+/** The text a `STREAM <n> <ms>` answer adds up to. */
+export const streamedText = (chunks: number): string => Array.from({ length: chunks }, (_, i) => `chunk-${i + 1}`).join(" ")
+
 /** The running fake model. */
 export interface FakeModel {
   /** Base URL for an OpenAI-compatible provider, ending in `/v1`. */
   readonly url: string
   readonly requests: ReadonlyArray<ModelRequest>
+  /** `STREAM` answers in order. */
+  readonly streams: ReadonlyArray<ModelStream>
   close(): Promise<void>
 }
 
@@ -32,7 +45,10 @@ const textOf = (content: unknown): string =>
     ? content.map((part) => (typeof part === "object" && part !== null && "text" in part ? String(part.text) : "")).join("")
     : ""
 
-type Reply = { readonly text: string } | { readonly tool: string; readonly args: string }
+type Reply =
+  | { readonly text: string }
+  | { readonly tool: string; readonly args: string }
+  | { readonly stream: number; readonly everyMs: number }
 
 /** Decides the answer to a request. */
 const decide = (request: ModelRequest): Reply => {
@@ -45,6 +61,8 @@ const decide = (request: ModelRequest): Reply => {
   if (request.tools.length === 0 && /title/i.test(system)) return { text: "Test session" }
   const call = /CALLTOOL (\S+)(?: (\{[^\n]*\}))?/.exec(text)
   if (call !== null) return { tool: call[1]!, args: call[2] ?? "{}" }
+  const stream = /STREAM (\d+) (\d+)/.exec(text)
+  if (stream !== null) return { stream: Number(stream[1]), everyMs: Number(stream[2]) }
   const big = /BIGREPLY (\d+)/.exec(text)
   if (big !== null) return { text: bigReply(Number(big[1])) }
   return { text: `ECHO: ${text}` }
@@ -56,6 +74,7 @@ const chunk = (delta: object, finish: string | null) =>
 /** Starts the fake model on 127.0.0.1 with a free port. */
 export const startFakeModel = async (): Promise<FakeModel> => {
   const requests: Array<ModelRequest> = []
+  const streams: Array<ModelStream> = []
   const server = http.createServer((request, response) => {
     const chunks: Array<Buffer> = []
     request.on("data", (c: Buffer) => chunks.push(c))
@@ -89,6 +108,7 @@ export const startFakeModel = async (): Promise<FakeModel> => {
   })
 
   const respond = (request: ModelRequest, reply: Reply, response: http.ServerResponse) => {
+    if ("stream" in reply) return streamSlowly(reply.stream, reply.everyMs, response)
     if (!request.stream) {
       response.writeHead(200, { "content-type": "application/json" })
       const message = "text" in reply
@@ -111,10 +131,32 @@ export const startFakeModel = async (): Promise<FakeModel> => {
     response.end("data: [DONE]\n\n")
   }
 
+  /** One chunk every `everyMs`; stops when OpenCode hangs up (an abort). */
+  const streamSlowly = (chunks: number, everyMs: number, response: http.ServerResponse) => {
+    const record: ModelStream = { chunks, firstChunkAt: undefined, lastChunkAt: undefined }
+    streams.push(record)
+    response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
+    let sent = 0
+    const timer = setInterval(() => {
+      if (sent === chunks) {
+        clearInterval(timer)
+        response.write(chunk({}, "stop"))
+        return response.end("data: [DONE]\n\n")
+      }
+      const now = performance.now()
+      record.firstChunkAt ??= now
+      record.lastChunkAt = now
+      response.write(chunk(sent === 0 ? { role: "assistant", content: "chunk-1" } : { content: ` chunk-${sent + 1}` }, null))
+      sent++
+    }, everyMs)
+    response.on("close", () => clearInterval(timer))
+  }
+
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     requests,
+    streams,
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -7,20 +7,13 @@ import { BridgeConfig } from "../../src/core/BridgeConfig.js"
 import { BridgeMetrics } from "../../src/core/BridgeMetrics.js"
 import { Conversations } from "../../src/dingtalk/Conversations.js"
 import { Delivery } from "../../src/dingtalk/Delivery.js"
-import { DingTalkHttp, type JsonAnswer } from "../../src/dingtalk/DingTalkHttp.js"
+import { DingTalkHttp, type JsonAnswer, type RecordedPost } from "../../src/dingtalk/DingTalkHttp.js"
 import { SendLimiter } from "../../src/dingtalk/SendLimiter.js"
 
 /** A DingTalk that records what it was sent, when, and answers from a script. */
-const recordingHttp = (answer: (url: string, body: any) => JsonAnswer = () => ({ status: 200, body: { errcode: 0 } })) => {
-  const sent: Array<{ url: string; body: any; at: number }> = []
-  const layer = Layer.succeed(DingTalkHttp, DingTalkHttp.of({
-    postJson: (url, body) =>
-      Effect.clockWith((clock) => Effect.sync(() => {
-        sent.push({ url, body, at: clock.currentTimeMillisUnsafe() })
-        return answer(url, body)
-      })),
-  }))
-  return { sent, layer }
+const recordingHttp = (answer?: (url: string, body: any) => JsonAnswer) => {
+  const sent: Array<RecordedPost> = []
+  return { sent, layer: DingTalkHttp.layerTest(answer, sent) }
 }
 
 const inbound = (conversationId: string, overrides: Partial<InboundMessage> = {}): InboundMessage => ({
@@ -133,6 +126,23 @@ describe("Delivery", () => {
         return s.body.markdown.text.slice(header.length)
       })
       assert.strictEqual(bodies.join(""), text)
+    }).pipe(Effect.provide(deliveryLayer(http.layer)))
+  })
+
+  it.effect("a 401 from the OpenAPI drops the token and the part goes out once with a fresh one", () => {
+    let tokens = 0
+    const http = recordingHttp((url) =>
+      url.endsWith("/accessToken") ? { status: 200, body: { accessToken: `tok-${++tokens}`, expireIn: 7200 } }
+      : url.includes("/v1.0/robot/") && tokens === 1 ? { status: 401, body: { code: "InvalidAuthentication" } }
+      : { status: 200, body: {} }
+    )
+    return Effect.gen(function*() {
+      yield* remember(inbound("cid-401", { webhookExpiresAt: 1 }))
+      const receipt = yield* Delivery.use((d) => d.send({ conversationId: "cid-401", text: "again" }))
+      assert.strictEqual(receipt.parts, 1)
+      const robotSends = http.sent.filter((s) => s.url.includes("/v1.0/robot/"))
+      assert.deepStrictEqual(robotSends.map((s) => s.headers["x-acs-dingtalk-access-token"]), ["tok-1", "tok-2"])
+      assert.strictEqual(tokens, 2)
     }).pipe(Effect.provide(deliveryLayer(http.layer)))
   })
 

@@ -1,50 +1,61 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type Context, Effect, Exit, Fiber, Schedule } from "effect"
+import { TestClock } from "effect/testing"
 import { DingTalkStream } from "../../src/dingtalk/DingTalkStream.js"
 import { DingTalkEmulatorScoped } from "../../src/emulator/DingTalkEmulator.js"
 import { FakeOpenCodeScoped } from "../../src/testing/FakeOpenCode.js"
-import { eventually, startBridge, testEnv } from "../support/bridge.js"
+import { bridgeFixture, eventually, startBridge, testEnv } from "../support/bridge.js"
 
 const status = (context: Context.Context<DingTalkStream>) => DingTalkStream.use((s) => s.status).pipe(Effect.provideContext(context))
 
+/** Waits (in real time) until the connection is backing off after failed attempt `attempt`, with its sleep registered. */
+const inBackoff = (context: Context.Context<DingTalkStream>, attempt: number) =>
+  status(context).pipe(
+    Effect.repeat({ until: (s) => s.state === "backoff" && s.attempt === attempt, schedule: Schedule.spaced("10 millis") }),
+    Effect.andThen(Effect.sleep("20 millis")),
+    Effect.timeout("5 seconds"),
+    TestClock.withLive
+  )
+
 describe("DingTalk stream connection", () => {
-  it.live("a dropped socket is replaced within 1 s and the next message is answered", () =>
+  it.effect("a dropped socket is replaced after the first backoff (200 ms) and the next message is answered", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped()
-      const context = yield* startBridge(testEnv(emulator, opencode.url, { DINGTALK_RECONNECT_BASE_MS: "200" }))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
-      const before = emulator.totalConnections
-      const droppedAt = Date.now()
+      const { emulator, context } = yield* bridgeFixture({ env: { DINGTALK_RECONNECT_BASE_MS: "200" } })
       emulator.dropConnection()
-      yield* Effect.promise(() => emulator.waitForNewConnection(before, 1_000))
-      assert.isBelow(Date.now() - droppedAt, 1_000)
+      yield* inBackoff(context, 1)
+      yield* TestClock.adjust("199 millis")
+      assert.strictEqual(emulator.totalConnections, 1)
+      yield* TestClock.adjust("1 millis")
+      yield* Effect.promise(() => emulator.waitForNewConnection(1, 3_000))
       emulator.pushMessage({ text: "after drop", conversationId: "cid-drop" })
       const [reply] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-drop" }))
       assert.strictEqual(reply!.text, "ECHO: after drop")
-      const s = yield* status(context).pipe(Effect.repeat({ until: (current) => current.state === "connected", schedule: Schedule.spaced("10 millis") }), Effect.timeout("2 seconds"))
+      const s = yield* status(context).pipe(Effect.repeat({ until: (current) => current.state === "connected", schedule: Schedule.spaced("10 millis") }), TestClock.withLive)
       assert.strictEqual(s.reconnects, 1)
     }).pipe(Effect.scoped))
 
-  it.live("a gateway that fails 3 times is retried 3 times, then connects", () =>
+  it.effect("a gateway that fails 3 times is retried after exactly 5, 10 and 20 s, then connects", () =>
     Effect.gen(function*() {
       const emulator = yield* DingTalkEmulatorScoped()
       const opencode = yield* FakeOpenCodeScoped()
       emulator.failGateway(3, 503)
-      const context = yield* startBridge(testEnv(emulator, opencode.url, { DINGTALK_RECONNECT_BASE_MS: "50" }))
+      const context = yield* startBridge(testEnv(emulator, opencode.url, { DINGTALK_RECONNECT_BASE_MS: "5000" }))
+      for (const [attempt, delay] of [[1, 5_000], [2, 10_000], [3, 20_000]] as const) {
+        yield* inBackoff(context, attempt)
+        yield* TestClock.adjust(delay - 1)
+        assert.strictEqual(emulator.gatewayCalls, attempt)
+        yield* TestClock.adjust(1)
+        yield* eventually(`gateway call ${attempt + 1}`, () => emulator.gatewayCalls === attempt + 1)
+      }
       yield* Effect.promise(() => emulator.waitForConnections(1, 5_000))
-      assert.strictEqual(emulator.gatewayCalls, 4)
-      const s = yield* status(context).pipe(Effect.repeat({ until: (current) => current.state === "connected", schedule: Schedule.spaced("10 millis") }), Effect.timeout("2 seconds"))
+      const s = yield* status(context).pipe(Effect.repeat({ until: (current) => current.state === "connected", schedule: Schedule.spaced("10 millis") }), TestClock.withLive)
       assert.strictEqual(s.attempt, 0)
       assert.match(s.lastError ?? "", /503/)
     }).pipe(Effect.scoped))
 
   it.live("a SYSTEM disconnect notice switches connections without losing a message", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped({ disconnectCloseAfterMs: 1_000, pick: "last" })
-      const opencode = yield* FakeOpenCodeScoped()
-      yield* startBridge(testEnv(emulator, opencode.url))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator } = yield* bridgeFixture({ emulator: { disconnectCloseAfterMs: 1_000, pick: "last" } })
       const first = emulator.openConnections()[0]!.id
       emulator.sendDisconnect(first)
       // Pushed to the old socket after the notice, before it closes: still answered.
@@ -56,15 +67,23 @@ describe("DingTalk stream connection", () => {
       yield* eventually("old socket closed", () => emulator.openConnections().length === 1, 3_000)
     }).pipe(Effect.scoped))
 
-  it.live("a half-open socket that never closes is detected by the watchdog and replaced", () =>
+  it.effect("a half-open socket is dropped by the watchdog once silent for more than 30 s, and replaced", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped()
-      yield* startBridge(testEnv(emulator, opencode.url, { DINGTALK_PING_INTERVAL_MS: "100", DINGTALK_DEAD_SOCKET_MS: "500" }))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator, context } = yield* bridgeFixture()
+      const frozen = emulator.openConnections()[0]!.id
       emulator.freezeConnection()
+      // Pings every 10 s get no pong; at 30 s of silence the socket still counts as alive.
+      yield* TestClock.adjust("30 seconds")
+      yield* TestClock.withLive(Effect.sleep("50 millis"))
+      assert.strictEqual(emulator.totalConnections, 1)
+      // At 40 s it is dropped; it never became healthy, so the first backoff (200 ms) applies.
+      yield* TestClock.adjust("10 seconds")
+      yield* inBackoff(context, 1)
+      yield* TestClock.adjust("200 millis")
       yield* Effect.promise(() => emulator.waitForNewConnection(1, 3_000))
-      emulator.pushMessage({ text: "revived", conversationId: "cid-frozen" }, { connectionId: emulator.openConnections().at(-1)!.id })
+      const revived = emulator.openConnections().at(-1)!.id
+      assert.notStrictEqual(revived, frozen)
+      emulator.pushMessage({ text: "revived", conversationId: "cid-frozen" }, { connectionId: revived })
       const [reply] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-frozen" }))
       assert.strictEqual(reply!.text, "ECHO: revived")
     }).pipe(Effect.scoped))

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
-import { checkGatewayEndpoint, checkWebhook, describeUrl } from "../../src/dingtalk/OutboundPolicy.js"
+import { apiUrlWarning, checkGatewayEndpoint, checkWebhook, describeUrl } from "../../src/dingtalk/OutboundPolicy.js"
 import { DingTalkEmulatorScoped } from "../../src/emulator/DingTalkEmulator.js"
 import { FakeOpenCodeScoped } from "../../src/testing/FakeOpenCode.js"
 import { startBridge, testEnv } from "../support/bridge.js"
@@ -31,6 +31,12 @@ describe("outbound hosts", () => {
     assert.isTrue(ok(checkGatewayEndpoint("ws://localhost:5000/connect")))
     assert.isFalse(ok(checkGatewayEndpoint("ws://10.0.0.5:5000/connect")))
     assert.isFalse(ok(checkGatewayEndpoint("http://127.0.0.1:5000/connect")))
+  })
+
+  it("DINGTALK_API_URL over plain http off this machine is warned about", () => {
+    assert.isUndefined(apiUrlWarning("https://api.dingtalk.com"))
+    assert.isUndefined(apiUrlWarning("http://127.0.0.1:4000"))
+    assert.match(apiUrlWarning("http://proxy.example:8080/x?k=v") ?? "", /^DINGTALK_API_URL http:\/\/proxy\.example:8080\/x is not https/)
   })
 
   it("a logged URL never carries its query or user info", () => {

@@ -55,9 +55,11 @@ describe("access, closed by default", () => {
     expect(approved).toMatchObject({ code: 0, stderr: "" })
     expect(approved.stdout.trim().split("\n")).toHaveLength(1)
     expect(approved.stdout).toMatch(/Approved Li Lei \(li\)/)
+    // The bridge notices the approval made by the other process and tells the sender.
+    expect((await emulator.waitForReplies(2, { conversationId: "cid-li", timeoutMs: 10_000 }))[1]!.text).toMatch(/You are approved/)
     emulator.pushMessage({ text: "hello again", conversationId: "cid-li", senderStaffId: "li" })
-    const answers = await emulator.waitForReplies(2, { conversationId: "cid-li", timeoutMs: 10_000 })
-    expect(answers[1]!.text).toBe("ECHO: hello again")
+    const answers = await emulator.waitForReplies(3, { conversationId: "cid-li", timeoutMs: 10_000 })
+    expect(answers[2]!.text).toBe("ECHO: hello again")
     expect((await server.callTool("dingtalk_list_conversations")).structuredContent.conversations.map((c: { conversationId: string }) => c.conversationId)).toEqual(["cid-li"])
 
     // 3. The MCP tool approves too.
@@ -67,22 +69,24 @@ describe("access, closed by default", () => {
     expect(viaTool.isError).toBeFalsy()
     expect(viaTool.content[0]!.text).toMatch(/Approved Han Meimei/)
     expect((await server.callTool("dingtalk_approve_pairing", { code: "ABCDEF" })).isError).toBe(true)
+    expect((await emulator.waitForReplies(2, { conversationId: "cid-mei", timeoutMs: 10_000 }))[1]!.text).toMatch(/You are approved/)
     emulator.pushMessage({ text: "thanks", conversationId: "cid-mei", senderStaffId: "mei" })
-    expect((await emulator.waitForReplies(2, { conversationId: "cid-mei", timeoutMs: 10_000 }))[1]!.text).toBe("ECHO: thanks")
+    expect((await emulator.waitForReplies(3, { conversationId: "cid-mei", timeoutMs: 10_000 }))[2]!.text).toBe("ECHO: thanks")
 
     // 4. Without DINGTALK_CLIENT_ID the CLI finds the code among the robots in the state dir.
     emulator.pushMessage({ text: "hi", conversationId: "cid-wu", senderStaffId: "wu" })
     const [wuNotice] = await emulator.waitForReplies(1, { conversationId: "cid-wu", timeoutMs: 10_000 })
     expect((await pair(codeIn(wuNotice!.text)!, { BRIDGE_STATE_DIR: stateDir })).code).toBe(0)
+    expect((await emulator.waitForReplies(2, { conversationId: "cid-wu", timeoutMs: 10_000 }))[1]!.text).toMatch(/You are approved/)
 
     // 5. Chat sees no internals: /status and an OpenCode failure carry no URL.
     emulator.pushMessage({ text: "/status", conversationId: "cid-li", senderStaffId: "li" })
-    const status = (await emulator.waitForReplies(3, { conversationId: "cid-li", timeoutMs: 10_000 }))[2]!
+    const status = (await emulator.waitForReplies(4, { conversationId: "cid-li", timeoutMs: 10_000 }))[3]!
     expect(status.text).toMatch(/\*\*OpenCode:\*\* reachable/)
     expect(status.text).not.toMatch(/https?:|127\.0\.0\.1/)
     await opencode.close()
     emulator.pushMessage({ text: "are you there?", conversationId: "cid-li", senderStaffId: "li" })
-    const failure = (await emulator.waitForReplies(4, { conversationId: "cid-li", timeoutMs: 10_000 }))[3]!
+    const failure = (await emulator.waitForReplies(5, { conversationId: "cid-li", timeoutMs: 10_000 }))[4]!
     expect(failure.text).toMatch(/OpenCode is not reachable right now; the operator can see details in the logs/)
     expect(failure.text).not.toMatch(/https?:|127\.0\.0\.1/)
     expect(server.stderr()).toContain(opencode.url)

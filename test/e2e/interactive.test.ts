@@ -34,7 +34,7 @@ const QUESTION = `CALLTOOL question ${JSON.stringify({
 const withBridge = (env: Record<string, string>, body: () => Promise<void>, persistent = false) =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const before = dingtalk.totalConnections
-    const full = testEnv(dingtalk, opencode.url, { DINGTALK_ACCESS: "open", BRIDGE_STATE_DIR: stateDir, ...env })
+    const full = testEnv(dingtalk, opencode.url, { DINGTALK_ACCESS: "open", DINGTALK_CARDS: "off", BRIDGE_STATE_DIR: stateDir, ...env })
     yield* persistent ? startPersistentBridge(full) : startBridge(full)
     yield* Effect.promise(() => dingtalk.waitForNewConnection(before, 10_000))
     yield* Effect.promise(body)
@@ -251,7 +251,8 @@ describe("the sandbox page", () => {
       })
       expect(await page.getByRole("button", { name: "Reject" }).count()).toBe(1)
       await allow.click()
-      await expect.poll(() => page.locator('.msg[data-from="robot"]').allTextContents(), { timeout: 30_000 })
+      // The answer streams into an AI card (or a plain reply when cards are off).
+      await expect.poll(() => page.locator('.msg:not(.user)').allTextContents(), { timeout: 30_000 })
         .toContainEqual(expect.stringMatching(/^Robot.*TOOL RESULT:.*permitted/s))
     } finally {
       await browser.close()

@@ -19,7 +19,8 @@ let mcpSide: DingTalkEmulator
 /** Runs an in-process bridge against `bridgeSide` for the duration of `body`. */
 const withBridge = (env: Record<string, string>, body: () => Promise<void>) =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    yield* startBridge(testEnv(bridgeSide, opencode.url, env))
+    // Plain markdown replies here; live cards have their own tests (cards.test.ts).
+    yield* startBridge(testEnv(bridgeSide, opencode.url, { DINGTALK_CARDS: "off", ...env }))
     yield* Effect.promise(() => bridgeSide.waitForNewConnection(bridgeSide.totalConnections - 1, 10_000))
     yield* Effect.promise(body)
   })))
@@ -45,6 +46,7 @@ beforeAll(async () => {
           // The emulator's default sender.
           DINGTALK_ACCESS: "allowlist",
           DINGTALK_ALLOWED_USERS: "staff-1",
+          DINGTALK_CARDS: "off",
         },
         enabled: true,
         timeout: 30_000,

@@ -15,8 +15,8 @@ if (!haveChromium) process.stderr.write(`sandbox browser test skipped: no Chromi
 
 const onCleanup = cleanupAfterEach()
 
-
-it.runIf(haveChromium)("without credentials, the chat page sends 'hello' through the real pipeline and shows the answer; MCP stdio still works", async () => {
+/** Fake OpenCode and `node dist/main.js` without credentials (the sandbox), once its chat page is announced. */
+const startSandbox = async () => {
   const opencode = await startFakeOpenCode()
   onCleanup(() => opencode.close())
   const port = await freePort()
@@ -28,6 +28,12 @@ it.runIf(haveChromium)("without credentials, the chat page sends 'hello' through
     if (Date.now() > deadline) throw new Error(`no chat page announced:\n${server.stderr()}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+  return { opencode, server, port }
+}
+
+
+it.runIf(haveChromium)("without credentials, the chat page sends 'hello' through the real pipeline and shows the answer; MCP stdio still works", async () => {
+  const { opencode, server, port } = await startSandbox()
   expect(server.stderr()).toMatch(/Sandbox mode/)
   expect(server.stderr()).toMatch(/set DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET/)
 
@@ -67,17 +73,7 @@ const request = (port: number, method: string, pathname: string, headers: Record
   })
 
 it("the sandbox API refuses other sites, requests without the page's token, non-JSON and oversized bodies, and too many chats", async () => {
-  const opencode = await startFakeOpenCode()
-  onCleanup(() => opencode.close())
-  const port = await freePort()
-  const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")) })
-  onCleanup(() => server.kill())
-  await server.initialize()
-  const deadline = Date.now() + 10_000
-  while (!server.stderr().includes(`http://127.0.0.1:${port}`)) {
-    if (Date.now() > deadline) throw new Error(`no chat page announced:\n${server.stderr()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  const { opencode, server, port } = await startSandbox()
   const host = `127.0.0.1:${port}`
   const send = JSON.stringify({ conversationId: "cid-sandbox-1on1", sender: "Eve", text: "run id" })
 

@@ -35,18 +35,24 @@ const waitUntilListening = async (port: number) => {
   throw new Error("MCP HTTP endpoint did not come up")
 }
 
+/** Emulator, fake OpenCode and `node dist/main.js` serving MCP over HTTP with `extra` settings; resolves once it is initialised. */
+const startHttpBridge = async (extra: Record<string, string>) => {
+  const emulator = await startDingTalkEmulator()
+  const opencode = await startFakeOpenCode()
+  onCleanup(() => emulator.close(), () => opencode.close())
+  const port = await freePort()
+  const server = spawnMain({
+    DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
+    OPENCODE_SERVER_URL: opencode.url, MCP_HTTP_PORT: String(port), DINGTALK_ACCESS: "open", ...extra,
+  })
+  onCleanup(() => server.kill())
+  await server.initialize()
+  return { emulator, server, port }
+}
+
 describe("MCP over Streamable HTTP", () => {
   it("serves the tools, /healthz and /metrics on 127.0.0.1, refuses foreign Hosts and requires the token", async () => {
-    const emulator = await startDingTalkEmulator()
-    const opencode = await startFakeOpenCode()
-    onCleanup(() => emulator.close(), () => opencode.close())
-    const port = await freePort()
-    const server = spawnMain({
-      DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url, MCP_HTTP_PORT: String(port), MCP_HTTP_TOKEN: "t0ken", DINGTALK_ACCESS: "open",
-    })
-    onCleanup(() => server.kill())
-    await server.initialize()
+    const { emulator, server, port } = await startHttpBridge({ MCP_HTTP_TOKEN: "t0ken" })
     await emulator.waitForConnections(1, 10_000)
     const health = await waitUntilListening(port)
     expect(health.status).toBe(200)
@@ -58,6 +64,9 @@ describe("MCP over Streamable HTTP", () => {
     const metrics = await get(port, "/metrics", { authorization: "Bearer t0ken" })
     expect(metrics.status).toBe(200)
     expect(metrics.body).toMatch(/^dingtalk_bridge_received_total 0$/m)
+    expect(metrics.body).toMatch(/^# TYPE dingtalk_bridge_http_connections_total counter$/m)
+    expect(metrics.body).toMatch(/^dingtalk_bridge_queue_depth 0$/m)
+    expect(metrics.body).toMatch(/^dingtalk_bridge_turn_ms_count 0$/m)
 
     const client = new Client({ name: "http-test", version: "1" })
     const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { authorization: "Bearer t0ken" } } })
@@ -101,16 +110,7 @@ describe("MCP over HTTP: the door's limits", () => {
   }, 20_000)
 
   it("wrong tokens of any length are refused; bodies over 1 MiB get 413; connections over the cap are closed", async () => {
-    const emulator = await startDingTalkEmulator()
-    const opencode = await startFakeOpenCode()
-    onCleanup(() => emulator.close(), () => opencode.close())
-    const port = await freePort()
-    const server = spawnMain({
-      DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url, MCP_HTTP_PORT: String(port), MCP_HTTP_HOST: "0.0.0.0", MCP_HTTP_TOKEN: "s3cret-token",
-    })
-    onCleanup(() => server.kill())
-    await server.initialize()
+    const { port } = await startHttpBridge({ MCP_HTTP_HOST: "0.0.0.0", MCP_HTTP_TOKEN: "s3cret-token" })
     await waitUntilListening(port)
     for (const wrong of ["", "Bearer s", "Bearer s3cret-tokeX", `Bearer s3cret-token${"x".repeat(1000)}`]) {
       expect((await get(port, "/metrics", wrong === "" ? {} : { authorization: wrong })).status).toBe(401)

@@ -37,7 +37,7 @@ describe("access in the pipeline", () => {
       assert.deepStrictEqual(known.map((r) => r.id), ["cid-ok"])
     }).pipe(Effect.scoped), 30_000)
 
-  it.live("an admin approves a pairing code with /pair in a group; a non-admin's /pair is refused; the approved sender is answered", () =>
+  it.live("an admin approves a pairing code with /pair in a group; a non-admin's /pair is refused; the approved sender is told and answered", () =>
     Effect.gen(function*() {
       const emulator = yield* DingTalkEmulatorScoped()
       const opencode = yield* FakeOpenCodeScoped()
@@ -59,9 +59,11 @@ describe("access in the pipeline", () => {
       assert.match(replies[1]!.text, /Approved Newcomer/)
       assert.strictEqual(opencode.prompts.length, 0)
 
+      const told = yield* Effect.promise(() => emulator.waitForReplies(2, { conversationId: "cid-new" }))
+      assert.match(told[1]!.text, /You are approved/)
       emulator.pushMessage({ text: "now may I?", conversationId: "cid-new", senderStaffId: "newcomer" })
-      const answered = yield* Effect.promise(() => emulator.waitForReplies(2, { conversationId: "cid-new" }))
-      assert.strictEqual(answered[1]!.text, "ECHO: now may I?")
+      const answered = yield* Effect.promise(() => emulator.waitForReplies(3, { conversationId: "cid-new" }))
+      assert.strictEqual(answered[2]!.text, "ECHO: now may I?")
 
       emulator.pushMessage({ ...group, text: "/pair NOPE22", senderStaffId: "staff-admin" })
       const unknown = yield* Effect.promise(() => emulator.waitForReplies(3, { conversationId: "cid-group" }))

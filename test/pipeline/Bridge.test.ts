@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type Context, Effect } from "effect"
+import { type Context, Effect, Tracer } from "effect"
 import { BridgeMetrics } from "../../src/core/BridgeMetrics.js"
 import { Conversations } from "../../src/dingtalk/Conversations.js"
 import { DingTalkEmulatorScoped } from "../../src/emulator/DingTalkEmulator.js"
 import { FakeOpenCodeScoped } from "../../src/testing/FakeOpenCode.js"
-import { startBridge, testEnv } from "../support/bridge.js"
+import { bridgeFixture, eventually, startBridge, testEnv } from "../support/bridge.js"
 
 const counters = (context: Context.Context<BridgeMetrics>) =>
   BridgeMetrics.use((m) => m.snapshot).pipe(Effect.provideContext(context), Effect.map((s) => s.counters))
@@ -12,10 +12,7 @@ const counters = (context: Context.Context<BridgeMetrics>) =>
 describe("message pipeline", () => {
   it.live("a pushed text message gets OpenCode's answer on its webhook", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped()
-      yield* startBridge(testEnv(emulator, opencode.url))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator, opencode } = yield* bridgeFixture()
       const pushed = emulator.pushMessage({ text: "hello bridge", conversationId: "cid-a" })
       const [reply] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-a" }))
       assert.strictEqual(reply!.text, "ECHO: hello bridge")
@@ -27,10 +24,7 @@ describe("message pipeline", () => {
 
   it.live("a redelivered message is answered once", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped()
-      const context = yield* startBridge(testEnv(emulator, opencode.url))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator, opencode, context } = yield* bridgeFixture()
       const pushed = emulator.pushMessage({ text: "once", conversationId: "cid-r" })
       const again = emulator.redeliver(pushed.frameId)
       yield* Effect.promise(() => emulator.waitForAck(again.frameId, 5_000))
@@ -43,10 +37,7 @@ describe("message pipeline", () => {
 
   it.live("3 conversations × 3 one-second turns take about 3 s, in order, and a 4th conversation is not stuck", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped({ latencyMs: 1_000 })
-      yield* startBridge(testEnv(emulator, opencode.url, { BRIDGE_CONCURRENCY: "3" }))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator, opencode } = yield* bridgeFixture({ env: { BRIDGE_CONCURRENCY: "3" }, opencode: { latencyMs: 1_000 } })
       const started = Date.now()
       for (const n of [1, 2, 3]) for (const c of ["x", "y", "z"]) emulator.pushMessage({ text: `${c}${n}`, conversationId: `cid-${c}` })
       for (const c of ["x", "y", "z"]) {
@@ -68,12 +59,9 @@ describe("message pipeline", () => {
 
   it.live("a full backlog answers busy, and the allowlist denies politely without reaching OpenCode or being remembered", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped({ latencyMs: 1_500 })
-      const context = yield* startBridge(testEnv(emulator, opencode.url, {
+      const { emulator, opencode, context } = yield* bridgeFixture({ env: {
         BRIDGE_CONCURRENCY: "1", BRIDGE_BACKLOG: "1", DINGTALK_ACCESS: "allowlist", DINGTALK_ALLOWED_USERS: "staff-ok",
-      }))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      }, opencode: { latencyMs: 1_500 } })
       emulator.pushMessage({ text: "denied", conversationId: "cid-d", senderStaffId: "staff-other" })
       const [denied] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-d" }))
       assert.match(denied!.text, /not open to you/)
@@ -120,10 +108,7 @@ describe("message pipeline", () => {
 
   it.live("malformed frames are acked and counted, and the next good message is answered", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped()
-      const context = yield* startBridge(testEnv(emulator, opencode.url))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator, context } = yield* bridgeFixture()
       const frames = [
         emulator.pushRaw("{not json"),
         emulator.pushRaw(JSON.stringify({ msgId: "only-an-id" })),
@@ -143,10 +128,7 @@ describe("message pipeline", () => {
 
   it.live("/stop aborts the running turn, a turn over the timeout is aborted, and an unreachable OpenCode is explained", () =>
     Effect.gen(function*() {
-      const emulator = yield* DingTalkEmulatorScoped()
-      const opencode = yield* FakeOpenCodeScoped()
-      const context = yield* startBridge(testEnv(emulator, opencode.url, { OPENCODE_TURN_TIMEOUT_MS: "1000" }))
-      yield* Effect.promise(() => emulator.waitForConnections(1))
+      const { emulator, opencode, context } = yield* bridgeFixture({ env: { OPENCODE_TURN_TIMEOUT_MS: "1000" } })
 
       emulator.pushMessage({ text: "SLOW 5000", conversationId: "cid-stop" })
       yield* Effect.sleep("200 millis")
@@ -177,4 +159,35 @@ describe("message pipeline", () => {
       assert.strictEqual(c.aborted, 1)
       assert.strictEqual(c.failed, 1)
     }).pipe(Effect.scoped), 15_000)
+
+  it.live("one message is one trace: handle, turn, session, OpenCode prompt, delivery, the webhook POST", () => {
+    const spans: Array<Tracer.NativeSpan> = []
+    const tracer = Tracer.make({
+      span(options) {
+        const span = new Tracer.NativeSpan(options)
+        spans.push(span)
+        return span
+      },
+    })
+    return Effect.gen(function*() {
+      const { emulator } = yield* bridgeFixture({ opencode: { latencyMs: 300 } })
+      // The second waits behind the first in the same conversation: it runs on the worker the first started.
+      const pushed = [emulator.pushMessage({ text: "trace me", conversationId: "cid-trace" }), emulator.pushMessage({ text: "and me", conversationId: "cid-trace" })]
+      yield* Effect.promise(() => emulator.waitForReplies(2, { conversationId: "cid-trace" }))
+      yield* eventually("both turn spans ended", () => spans.filter((s) => s.name === "Turn.run" && s.status._tag === "Ended").length === 2)
+      const traces = new Set<string>()
+      for (const { msgId } of pushed) {
+        const handle = spans.find((s) => s.name === "Bridge.handle" && s.attributes.get("msgId") === msgId)
+        assert.isDefined(handle)
+        traces.add(handle!.traceId)
+        const inTrace = new Set(spans.filter((s) => s.traceId === handle!.traceId).map((s) => s.name))
+        for (const stage of ["Bridge.handle", "Turn.run", "Sessions.sessionFor", "OpenCodeClient.prompt", "Delivery.send", "DingTalkHttp.postJson"]) {
+          assert.isTrue(inTrace.has(stage), `${stage} in the trace of ${msgId} (${[...inTrace].join(", ")})`)
+        }
+        const turn = spans.find((s) => s.name === "Turn.run" && s.attributes.get("msgId") === msgId)
+        assert.strictEqual(turn?.traceId, handle!.traceId)
+      }
+      assert.strictEqual(traces.size, 2)
+    }).pipe(Effect.provideService(Tracer.Tracer, tracer), Effect.scoped)
+  })
 })

@@ -5,6 +5,8 @@ import { Effect, Layer, Logger, References, Scope } from "effect"
 import { BridgeConfig } from "../../src/core/BridgeConfig.js"
 import { BridgeLayer, PersistentBridgeLayer } from "../../src/app/BridgeLayer.js"
 import { Bridge } from "../../src/pipeline/Bridge.js"
+import { DingTalkEmulatorScoped, type DingTalkEmulatorOptions } from "../../src/emulator/DingTalkEmulator.js"
+import { FakeOpenCodeScoped, type FakeOpenCodeOptions } from "../../src/testing/FakeOpenCode.js"
 
 /** Environment for a bridge that talks to local test servers only; access is open unless `extra` says otherwise. */
 export const testEnv = (emulator: { url: string; clientId: string; clientSecret: string }, opencodeUrl: string, extra: Record<string, string> = {}) => ({
@@ -40,6 +42,20 @@ export const startPersistentBridge = (env: Record<string, string>) =>
     const context = yield* Layer.buildWithScope(PersistentBridgeLayer.pipe(Layer.provideMerge(BridgeConfig.layerFrom(env)), Layer.provideMerge(TestLogging)), scope)
     yield* Effect.forkIn(Effect.provideContext(Bridge.use((bridge) => bridge.run), context), scope)
     return context
+  })
+
+/** The everyday setup: the DingTalk emulator, a fake OpenCode and the bridge between them, connected once. */
+export const bridgeFixture = (options: {
+  readonly env?: Record<string, string>
+  readonly emulator?: DingTalkEmulatorOptions
+  readonly opencode?: FakeOpenCodeOptions
+} = {}) =>
+  Effect.gen(function*() {
+    const emulator = yield* DingTalkEmulatorScoped(options.emulator)
+    const opencode = yield* FakeOpenCodeScoped(options.opencode)
+    const context = yield* startBridge(testEnv(emulator, opencode.url, options.env))
+    yield* Effect.promise(() => emulator.waitForConnections(1))
+    return { emulator, opencode, context }
   })
 
 /** Polls until `check` holds (real time), failing with `what` after the timeout. */

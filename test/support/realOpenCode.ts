@@ -18,6 +18,8 @@ export interface RealOpenCode {
   readonly dir: string
   /** Its stdout and stderr so far, for failure messages. */
   logs(): string
+  /** Stops the server and starts it again on the same port and directory (its sessions are kept on disk). */
+  restart(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -57,48 +59,61 @@ export const startRealOpenCode = async (options: {
     permission: options.permission ?? { "*": "allow" },
     ...(options.mcp === undefined ? {} : { mcp: options.mcp(url) }),
   }))
-  const child = spawn(OPENCODE, ["serve", "--port", String(port), "--hostname", "127.0.0.1"], {
-    cwd: dir,
-    env: {
-      PATH: systemPath(),
-      HOME: home("home"),
-      XDG_CONFIG_HOME: home("config"),
-      XDG_DATA_HOME: home("data"),
-      XDG_STATE_HOME: home("state"),
-      XDG_CACHE_HOME: home("cache"),
-      ...(options.password === undefined ? {} : { OPENCODE_SERVER_PASSWORD: options.password }),
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
+  const env = {
+    PATH: systemPath(),
+    HOME: home("home"),
+    XDG_CONFIG_HOME: home("config"),
+    XDG_DATA_HOME: home("data"),
+    XDG_STATE_HOME: home("state"),
+    XDG_CACHE_HOME: home("cache"),
+    ...(options.password === undefined ? {} : { OPENCODE_SERVER_PASSWORD: options.password }),
+  }
   let logs = ""
-  child.stdout.on("data", (chunk) => (logs += chunk))
-  child.stderr.on("data", (chunk) => (logs += chunk))
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
+  const launch = () => {
+    const child = spawn(OPENCODE, ["serve", "--port", String(port), "--hostname", "127.0.0.1"], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] })
+    child.stdout.on("data", (chunk) => (logs += chunk))
+    child.stderr.on("data", (chunk) => (logs += chunk))
+    const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
+    return { child, exited }
+  }
+  let running = launch()
   const headers: Record<string, string> = options.password === undefined ? {} : { authorization: `Basic ${Buffer.from(`opencode:${options.password}`).toString("base64")}` }
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    try {
-      // The first requests can hang while it initialises: always with a timeout.
-      const response = await fetch(`${url}/session`, { headers, signal: AbortSignal.timeout(2_000) })
-      if (response.ok) break
-    } catch {
-      // not up yet
+  const ready = async () => {
+    const { child } = running
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      try {
+        // The first requests can hang while it initialises: always with a timeout.
+        const response = await fetch(`${url}/session`, { headers, signal: AbortSignal.timeout(2_000) })
+        if (response.ok) break
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline || child.exitCode !== null) {
+        child.kill("SIGKILL")
+        throw new Error(`opencode serve did not start:\n${logs}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200))
     }
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill("SIGKILL")
-      throw new Error(`opencode serve did not start:\n${logs}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  await ready()
+  const kill = async () => {
+    running.child.kill("SIGTERM")
+    const timer = setTimeout(() => running.child.kill("SIGKILL"), 3_000)
+    await running.exited
+    clearTimeout(timer)
   }
   return {
     url,
     dir,
     logs: () => logs,
+    restart: async () => {
+      await kill()
+      running = launch()
+      await ready()
+    },
     stop: async () => {
-      child.kill("SIGTERM")
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000)
-      await exited
-      clearTimeout(timer)
+      await kill()
       rmSync(dir, { recursive: true, force: true })
     },
   }
