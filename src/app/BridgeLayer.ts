@@ -20,6 +20,7 @@ import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
+import { ActionCards } from "../dingtalk/ActionCards.js"
 import { ChatChoices } from "../pipeline/ChatChoices.js"
 import { ChatSettings } from "../pipeline/ChatSettings.js"
 import { Interactions } from "../pipeline/Interactions.js"
@@ -34,7 +35,7 @@ const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>, acce
 
 /** Permission requests and questions answered from chat, and the per-chat session/model/agent choices. */
 const makeInteractiveLayer = (choices: Layer.Layer<ChatChoices>) =>
-  Layer.mergeAll(Interactions.layer, ChatSettings.layer).pipe(Layer.provideMerge(choices))
+  Layer.mergeAll(Interactions.layer, ChatSettings.layer).pipe(Layer.provideMerge(Layer.mergeAll(choices, ActionCards.layer)))
 
 /** Every service, with conversations and pairings kept in memory (requires `BridgeConfig`). */
 export const ServicesLayer = makeServicesLayer(Conversations.layer)

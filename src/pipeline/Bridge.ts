@@ -20,6 +20,7 @@ import { makeDedup } from "./Dedup.js"
 import { ChatSettings } from "./ChatSettings.js"
 import { Interactions } from "./Interactions.js"
 import { isAnswer } from "./InteractiveCommands.js"
+import { CARD_TOPIC } from "../dingtalk/StreamClient.js"
 import { makeAccessReplies } from "./AccessReplies.js"
 import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
@@ -168,7 +169,7 @@ export class Bridge extends Context.Service<Bridge, {
               const span = yield* Effect.option(Effect.currentSpan)
               const turn = runTurn(message, decided.text, running, queuedAt).pipe(
                 Option.isSome(span) ? Effect.withParentSpan(span.value) : identity,
-                interactions.duringTurn(conversationId, message.senderKey)
+                interactions.duringTurn(conversationId, message.senderKey, message.senderNick)
               )
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
@@ -184,6 +185,8 @@ export class Bridge extends Context.Service<Bridge, {
 
       const frames = stream.frames.pipe(
         Stream.tap(() => metrics.increment("received")),
+        // Card button clicks are not robot messages: they answer the agent's requests.
+        Stream.filterEffect((frame) => frame.topic === CARD_TOPIC ? interactions.cardFrame(frame.data).pipe(Effect.as(false)) : Effect.succeed(true)),
         Stream.mapEffect((frame) => decodeFrame(frame, robotCode)),
         // A rejected frame is counted and logged, then dropped (it was acked already).
         Stream.filterMapEffect((decoded) =>

@@ -8,6 +8,7 @@
  */
 import { Clock, Context, Duration, Effect, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
 import { BridgeConfig } from "../core/BridgeConfig.js"
+import { ActionCards, decodeCardClick } from "../dingtalk/ActionCards.js"
 import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import {
@@ -43,6 +44,8 @@ export interface PendingRequest {
   readonly answers: Array<ReadonlyArray<string>>
   /** Set while our own reply is on its way, so OpenCode's `replied` event is not announced twice. */
   answering: boolean
+  /** The interactive card showing it, when cards with buttons are configured and it could be sent. */
+  outTrackId: string | undefined
   timer: Fiber.Fiber<void> | undefined
 }
 
@@ -55,6 +58,8 @@ export interface CardAction {
   readonly sessionId?: string | undefined
   readonly conversationId?: string | undefined
   readonly value?: string | undefined
+  /** The card clicked. */
+  readonly outTrackId?: string | undefined
 }
 
 /** The outcome of a card click, for updating the card. */
@@ -122,13 +127,15 @@ export class Interactions extends Context.Service<Interactions, {
    * Wraps a turn: records who sent its prompt (they may answer in a group) and, while any turn runs,
    * checks OpenCode's pending requests every few seconds — a safety net for events that never arrived.
    */
-  readonly duringTurn: (conversationId: string, senderKey: string) => <A, E, R>(turn: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  readonly duringTurn: (conversationId: string, senderKey: string, senderNick?: string) => <A, E, R>(turn: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Acts on `/allow`, `/always`, `/deny`, `/skip` (in the background: it never waits for the turn). */
   readonly answer: (who: Answerer, command: AnswerCommand) => Effect.Effect<void>
   /** A plain message while a question waits is its answer: true when it was taken as one. */
   readonly answerText: (who: Answerer, text: string) => Effect.Effect<boolean>
-  /** A card button click; resolves with the card's new status line. */
+  /** A card button click; resolves with the card's new status line (the card is updated too). */
   readonly cardAction: (action: CardAction) => Effect.Effect<CardOutcome>
+  /** A frame of the card callback topic (already acked): decoded, then acted on in the background. */
+  readonly cardFrame: (data: unknown) => Effect.Effect<void>
   /** Rejects the conversation's waiting requests (OpenCode keeps them after an abort) and says why. */
   readonly withdraw: (conversationId: string, why: string) => Effect.Effect<void>
   /** Requests waiting in the conversation, oldest first. */
@@ -145,12 +152,15 @@ export class Interactions extends Context.Service<Interactions, {
       const sessions = yield* Sessions
       const delivery = yield* Delivery
       const conversations = yield* Conversations
+      const cards = yield* ActionCards
       const scope = yield* Scope.Scope
       const timeoutMs = settings.interactive.permissionTimeoutMs
       const admins = settings.access.admins
       const pending = new Map<string, PendingRequest>()
       const askers = new Map<string, string>()
       const lastNumber = new Map<string, number>()
+      // Names of people seen answering, for "allowed by …" on cards (a click only carries the user ID).
+      const nicks = new Map<string, string>()
       // Requests being looked up (their conversation): an event and a poll must not post one twice.
       const claimed = new Set<string>()
 
@@ -183,11 +193,53 @@ export class Interactions extends Context.Service<Interactions, {
       const refusal = (request: PendingRequest) =>
         `Only ${request.asker === undefined ? "the sender of the prompt" : "the person who sent the prompt"} or an admin (DINGTALK_ADMINS) can answer request #${request.number}.`
 
+      /** Shows the request: as an interactive card when configured (and it can be delivered), else as markdown. */
+      const show = (request: PendingRequest, text: string, options: ReadonlyArray<{ readonly label: string }>) =>
+        Effect.gen(function*() {
+          const variables = {
+            title: request.kind === "permission" ? "OpenCode asks for permission" : "OpenCode asks",
+            content: text,
+            status: "Waiting for an answer",
+            answered: "false",
+            kind: request.kind,
+            number: String(request.number),
+            requestId: request.id,
+            sessionId: request.sessionId,
+            conversationId: request.conversationId,
+            options: JSON.stringify(options.map((option) => option.label)),
+          }
+          if (request.outTrackId !== undefined) {
+            const updated = yield* cards.update(request.outTrackId, variables).pipe(Effect.result)
+            if (updated._tag === "Success") return
+          } else if (cards.templateId !== undefined) {
+            const conversation = yield* conversations.get(request.conversationId)
+            if (Option.isSome(conversation)) {
+              const outTrackId = `ask_${request.id}`
+              const target = { conversationId: request.conversationId, conversationType: conversation.value.type, senderStaffId: conversation.value.lastSenderStaffId }
+              const sent = yield* cards.send(target, outTrackId, variables).pipe(Effect.result)
+              if (sent._tag === "Success") {
+                request.outTrackId = outTrackId
+                return
+              }
+              yield* Effect.logWarning("Interactive card not sent; asking in markdown").pipe(Effect.annotateLogs({ requestId: request.id, error: sent.failure.message }))
+            }
+          }
+          yield* say(request.conversationId, text, "markdown")
+        })
+
+      /** Shows the request's decision on its card, if it has one. */
+      const closeCard = (request: PendingRequest, status: string) =>
+        request.outTrackId === undefined
+          ? Effect.void
+          : cards.update(request.outTrackId, { status, answered: "true" }).pipe(
+            Effect.catch((error) => Effect.logWarning("Card not updated").pipe(Effect.annotateLogs({ requestId: request.id, error: error.message })))
+          )
+
       const postQuestion = (request: PendingRequest) => {
         const questions = request.question?.questions ?? []
         const index = request.answers.length
         const item = questions[index]
-        return item === undefined ? Effect.void : say(request.conversationId, questionText(request, item, index, questions.length, timeoutMs), "markdown")
+        return item === undefined ? Effect.void : show(request, questionText(request, item, index, questions.length, timeoutMs), item.options ?? [])
       }
 
       /** Rejects a request nobody answered in time, telling the agent (permission message) and the user. */
@@ -203,6 +255,7 @@ export class Interactions extends Context.Service<Interactions, {
           if (sent._tag === "Failure" && sent.failure._tag !== "PermissionNotFound" && sent.failure._tag !== "QuestionNotFound") {
             yield* Effect.logWarning("Could not reject an expired request").pipe(Effect.annotateLogs({ requestId: request.id, error: sent.failure.message }))
           }
+          yield* closeCard(request, `⌛ No answer within ${minutes(timeoutMs)}: ${request.kind === "permission" ? "rejected" : "dismissed"}`)
           yield* say(request.conversationId, `⌛ Request #${request.number} got no answer within ${minutes(timeoutMs)}: it was ${request.kind === "permission" ? "rejected" : "dismissed"} and the agent was told.`)
         })
 
@@ -225,12 +278,12 @@ export class Interactions extends Context.Service<Interactions, {
           kind, id, sessionId, conversationId: cid, number,
           asker: askers.get(cid) ?? Option.getOrUndefined(Option.map(conversation, (c) => c.lastSenderKey)),
           askedAt: yield* Clock.currentTimeMillis,
-          permission: body.permission, question: body.question, answers: [], answering: false, timer: undefined,
+          permission: body.permission, question: body.question, answers: [], answering: false, outTrackId: undefined, timer: undefined,
         }
         pending.set(id, request)
         request.timer = yield* Effect.forkIn(Effect.sleep(Duration.millis(timeoutMs)).pipe(Effect.andThen(expire(request))), scope)
         yield* Effect.logInfo(`OpenCode asks (${kind}) in the chat`).pipe(Effect.annotateLogs({ conversationId: cid, requestId: id, sessionId }))
-        if (body.permission !== undefined) yield* say(cid, permissionText(request, body.permission, timeoutMs), "markdown")
+        if (body.permission !== undefined) yield* show(request, permissionText(request, body.permission, timeoutMs), [])
         else yield* postQuestion(request)
       })
 
@@ -240,7 +293,9 @@ export class Interactions extends Context.Service<Interactions, {
           const request = pending.get(requestId)
           if (request === undefined) return Effect.void
           const announce = !request.answering
-          return settle(request).pipe(Effect.andThen(announce ? say(request.conversationId, `Request #${request.number} is no longer waiting (OpenCode: ${how}).`) : Effect.void))
+          return settle(request).pipe(Effect.andThen(announce
+            ? closeCard(request, `Answered in OpenCode (${how})`).pipe(Effect.andThen(say(request.conversationId, `Request #${request.number} is no longer waiting (OpenCode: ${how}).`)))
+            : Effect.void))
         })
 
       const decodePermission = Schema.decodeUnknownOption(PermissionRequest)
@@ -300,7 +355,8 @@ export class Interactions extends Context.Service<Interactions, {
       /** Sends the decision to OpenCode; a 404 means someone answered first. Returns what to tell the chat. */
       const decide = (request: PendingRequest, who: Answerer, decision: { readonly _tag: "Permission"; readonly reply: PermissionReply; readonly reason?: string | undefined } | { readonly _tag: "Answers"; readonly answers: ReadonlyArray<ReadonlyArray<string>> } | { readonly _tag: "Skip" }) =>
         Effect.gen(function*() {
-          const by = who.senderNick !== undefined && who.senderNick !== "" ? who.senderNick : who.senderKey
+          if (who.senderNick !== undefined && who.senderNick !== "") nicks.set(who.senderKey, who.senderNick)
+          const by = nicks.get(who.senderKey) ?? who.senderKey
           request.answering = true
           const sent = decision._tag === "Permission"
             ? yield* opencode.replyPermission(request.id, decision.reply, decision.reason).pipe(Effect.result)
@@ -311,6 +367,7 @@ export class Interactions extends Context.Service<Interactions, {
             const error = sent.failure
             if (error._tag === "PermissionNotFound" || error._tag === "QuestionNotFound") {
               yield* settle(request)
+              yield* closeCard(request, "Already answered")
               return { status: `Already answered`, text: `Request #${request.number} was already answered.` }
             }
             request.answering = false
@@ -319,13 +376,14 @@ export class Interactions extends Context.Service<Interactions, {
             return { status: "Not sent", text: `Could not send the answer for #${request.number} to OpenCode; try again, or the operator can see details in the logs.` }
           }
           yield* settle(request)
-          const status = decision._tag === "Permission"
+          const status: string = decision._tag === "Permission"
             ? decision.reply === "reject"
               ? `🚫 Rejected by ${by}${decision.reason === undefined ? "" : `: ${decision.reason}`}`
               : `✅ ${decision.reply === "always" ? "Always allowed" : "Allowed once"} by ${by}`
             : decision._tag === "Answers"
             ? `✅ Answered by ${by}: ${decision.answers.map((a) => a.join(", ")).join(" / ")}`
             : `⏭ Dismissed by ${by}`
+          yield* closeCard(request, status)
           yield* Effect.logInfo(`Request answered: ${status}`).pipe(Effect.annotateLogs({ conversationId: request.conversationId, requestId: request.id }))
           return { status, text: `${status} (#${request.number}).` }
         })
@@ -364,18 +422,16 @@ export class Interactions extends Context.Service<Interactions, {
 
       const cardAction = (action: CardAction) =>
         Effect.gen(function*() {
+          // Not waiting here: OpenCode's lists decide (the bridge may have restarted since the card went out).
+          if (!pending.has(action.requestId)) yield* resync
           const request = pending.get(action.requestId)
-          const conversationId = request?.conversationId ?? action.conversationId
           if (request === undefined) {
-            // Not waiting here (answered, or the bridge restarted): OpenCode decides; a 404 means answered.
-            const sent = action.action === "skip"
-              ? yield* opencode.rejectQuestion(action.requestId).pipe(Effect.result)
-              : action.action === "answer"
-              ? yield* opencode.replyQuestion(action.requestId, [[action.value ?? ""]]).pipe(Effect.result)
-              : yield* opencode.replyPermission(action.requestId, action.action === "always" ? "always" : action.action === "once" ? "once" : "reject").pipe(Effect.result)
-            return { status: sent._tag === "Success" ? "Answered" : "Already answered" }
+            if (action.outTrackId !== undefined) {
+              yield* cards.update(action.outTrackId, { status: "Already answered", answered: "true" }).pipe(Effect.ignore)
+            }
+            return { status: "Already answered" }
           }
-          const who: Answerer = { conversationId: conversationId ?? request.conversationId, senderKey: action.userId }
+          const who: Answerer = { conversationId: request.conversationId, senderKey: action.userId }
           if (!(yield* mayAnswer(request, who))) {
             yield* say(request.conversationId, refusal(request))
             return { status: "Waiting for an answer" }
@@ -399,9 +455,32 @@ export class Interactions extends Context.Service<Interactions, {
           }
           return requests.length === 0 ? Effect.void : inBackground(Effect.forEach(requests, (request) => Effect.gen(function*() {
             yield* settle(request)
+            yield* closeCard(request, `Withdrawn: ${why}`)
             yield* (request.kind === "permission" ? opencode.replyPermission(request.id, "reject", `Withdrawn: ${why}.`) : opencode.rejectQuestion(request.id)).pipe(Effect.ignore)
             yield* say(conversationId, `Request #${request.number} was withdrawn: ${why}.`)
           }), { discard: true }))
+        })
+
+      const cardFrame = (data: unknown) =>
+        Effect.suspend(() => {
+          const click = decodeCardClick(data)
+          const requestId = click?.params.requestId ?? (click?.outTrackId.startsWith("ask_") ? click.outTrackId.slice(4) : undefined)
+          if (click === undefined || requestId === undefined || click.actionId === undefined) {
+            return Effect.logWarning("Card callback not understood; ignored")
+          }
+          // Acked already; the answer goes to OpenCode in the background.
+          return inBackground(cardAction({
+            userId: click.userId,
+            action: click.actionId,
+            requestId,
+            outTrackId: click.outTrackId,
+            sessionId: click.params.sessionId,
+            conversationId: click.params.conversationId,
+            value: click.params.value,
+          }).pipe(
+            Effect.tap((outcome) => Effect.logInfo(`Card click: ${outcome.status}`).pipe(Effect.annotateLogs({ requestId, userId: click.userId }))),
+            Effect.asVoid
+          ))
         })
 
       const statusLines = (conversationId: string) =>
@@ -426,9 +505,10 @@ export class Interactions extends Context.Service<Interactions, {
       let turnsRunning = 0
       let poller: Fiber.Fiber<void> | undefined
       const poll = resync.pipe(Effect.andThen(Effect.sleep(POLL_INTERVAL)), Effect.forever, Effect.asVoid)
-      const duringTurn = (conversationId: string, senderKey: string) => <A, E, R>(turn: Effect.Effect<A, E, R>) =>
+      const duringTurn = (conversationId: string, senderKey: string, senderNick?: string) => <A, E, R>(turn: Effect.Effect<A, E, R>) =>
         Effect.gen(function*() {
           askers.set(conversationId, senderKey)
+          if (senderNick !== undefined && senderNick !== "") nicks.set(senderKey, senderNick)
           if (turnsRunning++ === 0) poller = yield* Effect.forkIn(poll, scope)
           return yield* turn
         }).pipe(Effect.ensuring(Effect.suspend(() => {
@@ -448,6 +528,7 @@ export class Interactions extends Context.Service<Interactions, {
         answer,
         answerText,
         cardAction,
+        cardFrame,
         withdraw,
         pendingIn: (conversationId) => Effect.sync(() => inConversation(conversationId)),
         statusLines,

@@ -54,6 +54,15 @@ const whenOpenCodeAsks = async () => {
   throw new Error("OpenCode never asked for permission")
 }
 
+/** Waits (real time) until `check` holds. */
+const eventuallyTrue = async (check: () => boolean, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time")
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
 beforeAll(async () => {
   stateDir = mkdtempSync(path.join(tmpdir(), "interactive-state-"))
   model = await startFakeModel()
@@ -160,6 +169,51 @@ describe("permission requests and questions from a real OpenCode", () => {
       const texts = replies.map((r) => r.text)
       expect(texts.some((t) => t.startsWith("✅ Answered by") && t.includes("Blue"))).toBe(true)
       expect(texts.some((t) => t.startsWith("TOOL RESULT:") && t.includes("Blue"))).toBe(true)
+    })
+  }, 60_000)
+})
+
+describe("interactive cards (DINGTALK_ACTION_CARD_TEMPLATE_ID)", () => {
+  const CARDS = { DINGTALK_ACTION_CARD_TEMPLATE_ID: "interactive-test.schema" }
+
+  it("the request arrives as a card; a button click is acked at once, allows the call and the card shows who decided", async () => {
+    await withBridge(CARDS, async () => {
+      expect(JSON.stringify(dingtalk.lastSubscriptions)).toContain("/v1.0/card/instances/callback")
+      const cid = "cid-card"
+      dingtalk.pushMessage({ text: BASH, conversationId: cid, senderStaffId: "carol", senderNick: "Carol" })
+      const [card] = await dingtalk.waitForCards(1, { conversationId: cid, timeoutMs: 30_000 })
+      expect(card!.templateId).toBe("interactive-test.schema")
+      expect(card!.variables.status).toBe("Waiting for an answer")
+      expect(card!.variables.content).toContain("echo permitted")
+      const { requestId, sessionId, conversationId } = card!.variables
+      expect(conversationId).toBe(cid)
+      const frameId = dingtalk.pushCardCallback({ outTrackId: card!.outTrackId, userId: "carol", actionId: "once", params: { requestId: requestId!, sessionId: sessionId!, conversationId: cid } })
+      const ack = await dingtalk.waitForAck(frameId)
+      expect(ack.code).toBe(200)
+      const replies = await dingtalk.waitForReplies(2, { conversationId: cid, timeoutMs: 30_000 })
+      expect(replies.some((r) => r.text.startsWith("TOOL RESULT:") && r.text.includes("permitted"))).toBe(true)
+      expect(card!.variables.status).toBe("✅ Allowed once by Carol")
+      expect(card!.variables.answered).toBe("true")
+
+      // The same button again: already answered, and OpenCode is not asked twice.
+      dingtalk.pushCardCallback({ outTrackId: card!.outTrackId, userId: "carol", actionId: "reject", params: { requestId: requestId!, sessionId: sessionId!, conversationId: cid } })
+      await eventuallyTrue(() => card!.variables.status === "Already answered")
+    })
+  }, 60_000)
+
+  it("a reject button with a group member who did not ask is refused; the asker's reject goes through", async () => {
+    await withBridge(CARDS, async () => {
+      const cid = "cid-card-group"
+      const group = { conversationId: cid, conversationType: "2" as const }
+      dingtalk.pushMessage({ ...group, text: BASH, senderStaffId: "alice", senderNick: "Alice" })
+      const [card] = await dingtalk.waitForCards(1, { conversationId: cid, timeoutMs: 30_000 })
+      const params = { requestId: card!.variables.requestId!, sessionId: card!.variables.sessionId!, conversationId: cid }
+      dingtalk.pushCardCallback({ outTrackId: card!.outTrackId, userId: "mallory", actionId: "once", params })
+      const refused = await nextReply(cid, 0)
+      expect(refused.text).toContain("Only the person who sent the prompt or an admin")
+      expect(card!.variables.status).toBe("Waiting for an answer")
+      dingtalk.pushCardCallback({ outTrackId: card!.outTrackId, userId: "alice", actionId: "reject", params })
+      await eventuallyTrue(() => card!.variables.status === "🚫 Rejected by Alice")
     })
   }, 60_000)
 })
