@@ -201,6 +201,20 @@ describe("interactive cards (DINGTALK_ACTION_CARD_TEMPLATE_ID)", () => {
     })
   }, 60_000)
 
+  it("a question card offers its options, and the clicked one is the agent's answer", async () => {
+    await withBridge(CARDS, async () => {
+      const cid = "cid-card-question"
+      dingtalk.pushMessage({ text: QUESTION, conversationId: cid, senderStaffId: "dave", senderNick: "Dave" })
+      const [card] = await dingtalk.waitForCards(1, { conversationId: cid, timeoutMs: 30_000 })
+      expect(card!.variables.kind).toBe("question")
+      expect(JSON.parse(card!.variables.options!)).toEqual(["Red", "Blue"])
+      dingtalk.pushCardCallback({ outTrackId: card!.outTrackId, userId: "dave", actionId: "answer", params: { requestId: card!.variables.requestId!, value: "Blue" } })
+      const replies = await dingtalk.waitForReplies(2, { conversationId: cid, timeoutMs: 30_000 })
+      expect(replies.some((r) => r.text.startsWith("TOOL RESULT:") && r.text.includes("Blue"))).toBe(true)
+      expect(card!.variables.status).toBe("✅ Answered by Dave: Blue")
+    })
+  }, 60_000)
+
   it("a reject button with a group member who did not ask is refused; the asker's reject goes through", async () => {
     await withBridge(CARDS, async () => {
       const cid = "cid-card-group"
