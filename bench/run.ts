@@ -4,13 +4,14 @@
  * OpenCode (fixed latency) and the real bridge (built `dist/`), in this process unless noted.
  */
 import { Effect, Layer, Logger, References } from "effect"
-import { execFileSync, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { BridgeConfig, BridgeLayer, Bridge, Delivery } from "../dist/index.js"
 import { startDingTalkEmulator, startFakeOpenCode, type DingTalkEmulator, type FakeOpenCode } from "../dist/testing/index.js"
+import { coldStart as coldStartOf, machineNode, messageRun } from "./versus.ts"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const Quiet = Layer.mergeAll(Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]), Layer.succeed(References.MinimumLogLevel, "None"))
@@ -178,19 +179,6 @@ const memory = () =>
     child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`memory bench exited ${code}`))))
   })
 
-const systemNode = () => {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (dir.includes("node_modules")) continue
-    try {
-      const version = execFileSync(path.join(dir, "node"), ["--version"]).toString().trim()
-      return { path: path.join(dir, "node"), version }
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
-
 const log = (line: string) => process.stderr.write(`${line}\n`)
 log("bridge overhead at 50 and 200 msg/s …")
 const load = [await overheadAtRate(50, 500), await overheadAtRate(200, 2000)]
@@ -203,9 +191,18 @@ const pool = await keepAlive(300)
 log("memory over 1 000 000 messages (child process) …")
 const mem = await memory()
 log("cold start …")
-const cold = await coldStart(process.execPath, 7)
-const old = systemNode()
-const coldOld = old !== undefined && !old.version.startsWith("v22") ? await coldStart(old.path, 5) : undefined
+const cold = await coldStart(process.execPath, 5)
+const machine = machineNode()
+const VERSUS = { messages: 1_000, warmup: 100, rate: 25, latencyMs: 50 }
+log(`project vs the seed's design: ${VERSUS.messages} messages at ${VERSUS.rate} msg/s each, at the same time, started with ${machine.path} ${machine.version} …`)
+// Both at once: on a shared machine they meet the same load, and the run takes half the time.
+const [projectRun, seedRun] = await Promise.all([messageRun("project", machine.path, VERSUS), messageRun("seed", machine.path, VERSUS)])
+const versus = {
+  ...VERSUS,
+  node: machine.version,
+  project: { ...projectRun, coldStartMs: await coldStartOf("project", machine.path, 5) },
+  seed: { ...seedRun, coldStartMs: await coldStartOf("seed", machine.path, 5) },
+}
 
 const results = {
   date: new Date().toISOString().slice(0, 10),
@@ -215,7 +212,8 @@ const results = {
   throughput: through,
   keepAlive: pool,
   memory: { ...mem, finalRssMb: mem.rssSamplesMb.at(-1), heapGrowthMb: round(mem.heapSamplesMb.at(-1)! - mem.heapSamplesMb[0]!, 1) },
-  coldStartMs: { pinnedNode: cold, ...(coldOld === undefined ? {} : { [`systemNode${old!.version}`]: coldOld }) },
+  coldStartMs: { pinnedNode: cold },
+  versusSeed: versus,
 }
 writeFileSync(path.join(HERE, "results.json"), `${JSON.stringify(results, null, 2)}\n`)
 
@@ -227,9 +225,24 @@ const rows: Array<[string, string, string]> = [
   [`keep-alive vs new connection per send (${pool.sends} sends)`, `${pool.keepAliveMsPerSend} vs ${pool.freshMsPerSend} ms = ${pool.freshOverKeepAlive}× (${pool.keepAliveConnections} vs ${pool.freshConnections} connections)`, "seed: 75 % faster"],
   ["memory after 1 000 000 messages (decode + dedup + route)", `RSS ${results.memory.finalRssMb} MB; live heap ${mem.heapSamplesMb.at(-1)} MB, +${results.memory.heapGrowthMb} MB over the run (${mem.seconds} s)`, "flat, < 120 MB"],
   ["cold start to MCP initialize (pinned Node 22, median)", `${cold} ms`, "< 300 ms"],
-  ...(coldOld === undefined ? [] : [[`cold start via system Node ${old!.version} (re-exec)`, `${coldOld} ms`, "—"] as [string, string, string]]),
 ]
 const width = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length))]
 process.stdout.write(`\nBenchmarks ${results.date} — ${results.machine.cores} cores, ${results.machine.cpu}, Node ${results.machine.node}\n\n`)
 for (const [what, value, goal] of rows) process.stdout.write(`${what.padEnd(width[0]!)}  ${value.padEnd(width[1]!)}  ${goal}\n`)
+
+const p = versus.project
+const q = versus.seed
+const mark = (ours: number, theirs: number, goal: number) => `${ours <= theirs ? "ahead" : "behind"}${ours <= goal ? "" : ", goal not met"}`
+const sideBySide: Array<[string, string, string, string]> = [
+  ["overhead p50 (push → reply − OpenCode)", `${p.overhead.p50} ms`, `${q.overhead.p50} ms`, `≤ 5 ms; ${mark(p.overhead.p50, q.overhead.p50, 5)}`],
+  ["overhead p99", `${p.overhead.p99} ms`, `${q.overhead.p99} ms`, `≤ 15 ms; ${mark(p.overhead.p99, q.overhead.p99, 15)}`],
+  ["inbound half p50 / p99 (push → OpenCode request)", `${p.inbound.p50} / ${p.inbound.p99} ms`, `${q.inbound.p50} / ${q.inbound.p99} ms`, "—"],
+  ["outbound half p50 / p99 (answer → webhook)", `${p.outbound.p50} / ${p.outbound.p99} ms`, `${q.outbound.p50} / ${q.outbound.p99} ms`, "—"],
+  [`process-tree RSS after ${p.messages} messages`, `${p.rssMb} MB`, `${q.rssMb} MB`, `≤ 90 MB; ${mark(p.rssMb, q.rssMb, 90)}`],
+  ["cold start to MCP initialize (median)", `${p.coldStartMs} ms`, `${q.coldStartMs} ms`, `≤ 300 ms; ${mark(p.coldStartMs, q.coldStartMs, 300)}`],
+]
+const w = [0, 1, 2].map((i) => Math.max(...sideBySide.map((r) => r[i]!.length), ["", "project", "seed design"][i]!.length))
+process.stdout.write(`\nProject vs the seed's design: same emulator, OpenCode stand-in at ${versus.latencyMs} ms, ${versus.rate} msg/s, both started with node ${versus.node}\n\n`)
+process.stdout.write(`${"".padEnd(w[0]!)}  ${"project".padEnd(w[1]!)}  ${"seed design".padEnd(w[2]!)}  goal\n`)
+for (const [what, ours, theirs, goal] of sideBySide) process.stdout.write(`${what.padEnd(w[0]!)}  ${ours.padEnd(w[1]!)}  ${theirs.padEnd(w[2]!)}  ${goal}\n`)
 process.stdout.write("\nwritten to bench/results.json\n")

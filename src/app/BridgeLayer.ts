@@ -20,6 +20,9 @@ import { statePathFor } from "../core/StateDir.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
+import { ProjectFolders } from "../opencode/ProjectFolders.js"
+import { MediaDownload } from "../dingtalk/MediaDownload.js"
+import { MediaUpload } from "../dingtalk/MediaUpload.js"
 import { ActionCards } from "../dingtalk/ActionCards.js"
 import { ChatChoices } from "../pipeline/ChatChoices.js"
 import { ChatSettings } from "../pipeline/ChatSettings.js"
@@ -27,7 +30,7 @@ import { Interactions } from "../pipeline/Interactions.js"
 
 /** Metrics, conversations, access policy, HTTP pool, token, delivery, cards, OpenCode client, sessions and the DingTalk connection. */
 const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>, access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer) =>
-  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer, Cards.layer).pipe(
+  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer, Cards.layer, ProjectFolders.layer, MediaDownload.layer, MediaUpload.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer, CardLimiter.layer)),
     Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, access, SendLimiter.layer)),
     Layer.provideMerge(BridgeMetrics.layer)

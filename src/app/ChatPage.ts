@@ -14,7 +14,7 @@ import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import type { DingTalkEmulator } from "../emulator/DingTalkEmulator.js"
 import { chatPageHtml } from "./ChatPageHtml.js"
-import { SANDBOX_LIMITS, checkSandboxRequest, readJsonBody, withToken } from "./SandboxGuard.js"
+import { SANDBOX_LIMITS, SANDBOX_MAX_ATTACHMENT_BODY_BYTES, checkSandboxRequest, readJsonBody, withToken } from "./SandboxGuard.js"
 
 interface Chat {
   readonly id: string
@@ -28,6 +28,9 @@ interface UserMessage {
   readonly text: string
   readonly at: number
 }
+
+/** Picture types the page shows inline (never SVG or HTML: they could run script on this origin). */
+const INLINE_IMAGES = new Set(["image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp"])
 
 const listenOn = (server: http.Server, host: string, port: number) =>
   new Promise<number>((resolve, reject) => {
@@ -54,11 +57,23 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
     // The emulator stamps replies with performance.now(); the page shows wall-clock times.
     const wallClock = (at: number) => Date.now() - (performance.now() - at)
 
+    // Files the agent sent (dingtalk_send_file): shown as a picture or a download link, served from /files/<mediaId>.
+    const isMediaReply = (reply: { readonly msgtype: string; readonly text: string }) =>
+      reply.msgtype === "image" || reply.msgtype === "file" || (reply.msgtype === "markdown" && /^!\[[^\]]*\]\(@[^)\s]+\)$/.test(reply.text.trim()))
+    const mediaMessages = (conversationId: string) =>
+      emulator.mediaSends.filter((send) => send.conversationId === conversationId).map((send) => ({
+        from: "robot",
+        text: `📎 ${send.upload?.fileName ?? send.fileName ?? send.mediaId}`,
+        route: send.route,
+        at: wallClock(send.at),
+        ...(send.upload === undefined ? {} : { file: { href: `/files/${encodeURIComponent(send.mediaId)}`, image: send.kind === "image" && INLINE_IMAGES.has(send.upload.contentType) } }),
+      }))
+
     const state = async (conversationId: string | null) => {
       const [snapshot, connection, reachable] = await run(Effect.all([metrics.snapshot, stream.status, opencode.reachable]))
       const messages = conversationId === null ? [] : [
         ...sent.filter((m) => m.conversationId === conversationId).map((m) => ({ from: "user", sender: m.sender, text: m.text, at: m.at })),
-        ...emulator.repliesFor(conversationId).map((r) => ({ from: "robot", text: r.text, route: r.route, at: wallClock(r.at) })),
+        ...emulator.repliesFor(conversationId).filter((r) => !isMediaReply(r)).map((r) => ({ from: "robot", text: r.text, route: r.route, at: wallClock(r.at) })),
         // AI cards as the emulator holds them now: the page's polling shows them grow.
         ...emulator.cardsFor(conversationId).map((c) => ({
           from: "card",
@@ -67,6 +82,7 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
           updates: c.calls.length,
           at: wallClock(c.createdAt),
         })),
+        ...mediaMessages(conversationId),
       ].sort((a, b) => a.at - b.at)
       return {
         chats,
@@ -110,6 +126,40 @@ export const chatPageLayer = (emulator: DingTalkEmulator, options: { readonly ho
         return response.end(withToken(chatPageHtml, token))
       }
       if (request.method === "GET" && url.pathname === "/api/state") return json(await state(url.searchParams.get("conversation")))
+      if (request.method === "GET" && url.pathname.startsWith("/files/")) {
+        // The media ID is an unguessable name; only known raster images are shown inline, the rest downloads.
+        const upload = emulator.uploads.find((u) => u.mediaId === decodeURIComponent(url.pathname.slice("/files/".length)))
+        if (upload === undefined) return json({ error: "unknown file" }, 404)
+        const inline = INLINE_IMAGES.has(upload.contentType)
+        response.writeHead(200, {
+          "content-type": inline ? upload.contentType : "application/octet-stream",
+          "content-disposition": `${inline ? "inline" : "attachment"}; filename*=UTF-8''${encodeURIComponent(upload.fileName)}`,
+          "x-content-type-options": "nosniff", "cache-control": "no-store", "content-security-policy": "default-src 'none'",
+        })
+        return response.end(upload.data)
+      }
+      if (request.method === "POST" && url.pathname === "/api/attach") {
+        const body = await readJsonBody(request, SANDBOX_MAX_ATTACHMENT_BODY_BYTES)
+        if (body._tag === "Refused") return json({ error: body.message }, body.status)
+        const { conversationId, sender, fileName, mime, base64, text } = body.value
+        const chat = chats.find((c) => c.id === conversationId)
+        if (chat === undefined || typeof fileName !== "string" || fileName === "" || typeof base64 !== "string") return json({ error: "unknown chat, or no file" }, 400)
+        const data = Buffer.from(base64, "base64")
+        const caption = typeof text === "string" ? text.trim() : ""
+        const name = typeof sender === "string" && sender.trim() !== "" ? sender.trim() : "Sandbox user"
+        const who = { conversationId: chat.id, conversationType: chat.type, senderNick: name, senderStaffId: `sandbox-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`, ...(chat.type === "2" ? { conversationTitle: chat.title } : {}) }
+        const contentType = typeof mime === "string" && mime !== "" ? mime : "application/octet-stream"
+        sent.push({ conversationId: chat.id, sender: name, text: `📎 ${fileName}${caption === "" ? "" : `\n${caption}`}`, at: Date.now() })
+        if (sent.length > SANDBOX_LIMITS.maxMessages) sent.splice(0, sent.length - SANDBOX_LIMITS.maxMessages)
+        // Pictures go as DingTalk sends them: alone, or inside rich text with the typed text.
+        if (contentType.startsWith("image/")) {
+          if (caption === "") emulator.pushMedia("picture", data, { ...who, contentType })
+          else emulator.pushRichText([caption, { picture: data, contentType }], who)
+        } else {
+          emulator.pushMedia("file", data, { ...who, contentType, fileName })
+        }
+        return json({ ok: true })
+      }
       if (request.method === "POST" && url.pathname === "/api/chats") {
         const body = await readJson()
         if (body === undefined) return

@@ -38,6 +38,8 @@ export const chatPageHtml = `<!doctype html>
   .warn { background: #fff7e6; border: 1px solid #ffd591; padding: 8px; border-radius: 6px; }
   .ok { color: #389e0d; }
   label { font-size: 12px; color: #8f959e; }
+  label.attach { font-size: 18px; cursor: pointer; align-self: center; }
+  .msg img { max-width: 100%; border-radius: 6px; display: block; margin-top: 4px; }
   .actions { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }
   .actions button { padding: 4px 10px; font-size: 13px; }
   .actions button.reject { background: #f5222d; }
@@ -55,6 +57,7 @@ export const chatPageHtml = `<!doctype html>
   <form id="composer">
     <input name="sender" value="Sandbox user" aria-label="Your name" style="width:130px">
     <input name="text" placeholder="Message the robot (try /help)" autocomplete="off" aria-label="Message">
+    <label class="attach" title="Attach a file or picture (the text goes with it)">📎<input id="attach" type="file" hidden></label>
     <button type="submit">Send</button>
   </form>
 </main>
@@ -138,7 +141,7 @@ async function refresh() {
     state.shown = key
     $("messages").innerHTML = data.messages.map((m) => '<div class="msg ' + (m.from === "user" ? "user" : m.from === "card" ? "robot card" : "robot") + '" data-from="' + m.from + '">' +
       '<div class="meta">' + escapeHtml(m.from === "user" ? m.sender : "Robot") + " · " + new Date(m.at).toLocaleTimeString() + (m.route && m.route !== "webhook" ? " · via " + m.route : "") + (m.card ? " · AI card, " + m.card + ", " + m.updates + " calls" : "") + "</div>" +
-      (m.from === "user" ? escapeHtml(m.text) : markdown(m.text) + actionsHtml(m.text)) + "</div>").join("")
+      (m.from === "user" ? escapeHtml(m.text) : markdown(m.text) + actionsHtml(m.text)) + fileHtml(m.file) + "</div>").join("")
     $("messages").scrollTop = $("messages").scrollHeight
   }
   const s = data.stats
@@ -150,6 +153,26 @@ async function refresh() {
     ? '<p class="ok">OpenCode reachable at ' + escapeHtml(data.opencode.url) + "</p>"
     : '<div class="warn"><strong>OpenCode is not reachable</strong> at ' + escapeHtml(data.opencode.url) +
       '. Start it in your project with <code>opencode serve --port 4096</code> (or set OPENCODE_SERVER_URL), then send your message again.</div>'
+}
+function fileHtml(file) {
+  if (!file) return ""
+  const href = escapeHtml(file.href)
+  return file.image ? '<a href="' + href + '" target="_blank"><img src="' + href + '" alt="picture from the robot"></a>' : '<div><a href="' + href + '" download>Download</a></div>'
+}
+$("attach").onchange = async (event) => {
+  const input = event.target
+  const file = input.files && input.files[0]
+  input.value = ""
+  if (!file || !state.active) return
+  const form = $("composer")
+  const bytes = new Uint8Array(await file.arrayBuffer())
+  let binary = ""
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000))
+  const text = form.text.value.trim()
+  form.text.value = ""
+  const answer = await api("/api/attach", { conversationId: state.active, sender: form.sender.value || "Sandbox user", fileName: file.name, mime: file.type, base64: btoa(binary), text })
+  if (answer.error) alert(answer.error)
+  refresh()
 }
 async function newChat(type) {
   const chat = await api("/api/chats", { type })

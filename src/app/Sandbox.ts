@@ -24,6 +24,6 @@ export const sandboxConfigLayer = BridgeConfig.layer.pipe(
 export const SandboxBridgeLayer = Layer.unwrap(Effect.gen(function*() {
   const settings = yield* BridgeConfig
   const emulator = yield* DingTalkEmulatorScoped({ clientId: settings.dingtalk.clientId, clientSecret: Redacted.value(settings.dingtalk.clientSecret) })
-  const config = Layer.succeed(BridgeConfig, { ...settings, dingtalk: { ...settings.dingtalk, apiUrl: emulator.url } })
+  const config = Layer.succeed(BridgeConfig, { ...settings, dingtalk: { ...settings.dingtalk, apiUrl: emulator.url }, media: { ...settings.media, oapiUrl: emulator.url } })
   return chatPageLayer(emulator, { host: "127.0.0.1", port: settings.sandbox.port }).pipe(Layer.provideMerge(BridgeLayer), Layer.provideMerge(config))
 }))

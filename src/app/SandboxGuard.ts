@@ -10,6 +10,9 @@ import { constantTimeEquals } from "../core/ConstantTimeEquals.js"
 /** Caps of the sandbox page. */
 export const SANDBOX_LIMITS = { maxBodyBytes: 64 * 1024, maxChats: 50, maxMessages: 1_000 } as const
 
+/** Attachments the page uploads (JSON with base64): a screenshot or a log, not a video archive. */
+export const SANDBOX_MAX_ATTACHMENT_BODY_BYTES = 8 * 1024 * 1024
+
 /** The header the page sends its token in. */
 export const TOKEN_HEADER = "x-sandbox-token"
 
@@ -55,12 +58,12 @@ export const checkSandboxRequest = (
 }
 
 /** A JSON object body, or why not: over the cap (413), not JSON (400). Stops reading at the cap. */
-export const readJsonBody = (request: http.IncomingMessage): Promise<
+export const readJsonBody = (request: http.IncomingMessage, maxBytes: number = SANDBOX_LIMITS.maxBodyBytes): Promise<
   { readonly _tag: "Body"; readonly value: Record<string, unknown> } | ({ readonly _tag: "Refused" } & Refusal)
 > =>
   new Promise((resolve) => {
-    const tooLarge = { _tag: "Refused", status: 413, message: `Payload too large: at most ${SANDBOX_LIMITS.maxBodyBytes} bytes.` } as const
-    if (Number(request.headers["content-length"] ?? 0) > SANDBOX_LIMITS.maxBodyBytes) {
+    const tooLarge = { _tag: "Refused", status: 413, message: `Payload too large: at most ${maxBytes} bytes.` } as const
+    if (Number(request.headers["content-length"] ?? 0) > maxBytes) {
       request.resume()
       return resolve(tooLarge)
     }
@@ -68,7 +71,7 @@ export const readJsonBody = (request: http.IncomingMessage): Promise<
     let size = 0
     request.on("data", (chunk: Buffer) => {
       size += chunk.length
-      if (size > SANDBOX_LIMITS.maxBodyBytes) {
+      if (size > maxBytes) {
         request.removeAllListeners("data")
         request.resume()
         resolve(tooLarge)
@@ -78,7 +81,7 @@ export const readJsonBody = (request: http.IncomingMessage): Promise<
     })
     request.on("error", () => resolve({ _tag: "Refused", status: 400, message: "The request body could not be read." }))
     request.on("end", () => {
-      if (size > SANDBOX_LIMITS.maxBodyBytes) return
+      if (size > maxBytes) return
       try {
         const value: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"))
         if (typeof value === "object" && value !== null && !Array.isArray(value)) return resolve({ _tag: "Body", value: value as Record<string, unknown> })

@@ -168,6 +168,18 @@ const interactive = Config.all({
   actionCardTemplateId: Config.option(Config.NonEmptyString("DINGTALK_ACTION_CARD_TEMPLATE_ID")),
 })
 
+/** Pictures, files and voice in both directions. */
+const media = Config.all({
+  /** Attachments larger than this are refused (nothing is written). */
+  maxAttachmentBytes: PositiveInt("BRIDGE_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024),
+  /** Where received files are saved, one folder per conversation; relative paths are inside OpenCode's working directory. */
+  attachmentsDir: Config.String("BRIDGE_ATTACHMENTS_DIR").pipe(Config.withDefault(".dingtalk/attachments")),
+  /** Folders `dingtalk_send_file` may read from; empty: the attachments folder and OpenCode's working directory. */
+  sendFileDirs: CommaList("BRIDGE_SEND_FILE_DIRS"),
+  /** The legacy API host that takes media uploads (`/media/upload`). */
+  oapiUrl: BaseUrl("DINGTALK_OAPI_URL", "https://oapi.dingtalk.com"),
+})
+
 /** Logging. */
 const logging = Config.all({
   level: LogLevelConfig,
@@ -175,7 +187,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging, interactive })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging, media, interactive })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>

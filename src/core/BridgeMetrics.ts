@@ -13,6 +13,7 @@ export const counterNames = [
   "replies", "replyParts", "replyFailures", "openApiFallbacks", "throttleRetries", "rateLimitWaitMs",
   "httpRequests", "httpConnections",
   "cardsCreated", "cardUpdates", "cardTurns", "cardFallbacks", "progressNotices",
+  "attachmentsSaved", "attachmentsFailed", "mediaSent",
 ] as const
 /** One of the counters. */
 export type CounterName = typeof counterNames[number]

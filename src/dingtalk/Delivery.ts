@@ -15,6 +15,7 @@ import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { type Conversation, Conversations } from "./Conversations.js"
 import { DingTalkHttp } from "./DingTalkHttp.js"
+import { mediaOpenApiBody, type MediaSendRequest, mediaWebhookBody } from "./MediaBodies.js"
 import { checkWebhook, describeUrl } from "./OutboundPolicy.js"
 import type { InboundMessage } from "./RobotMessage.js"
 import { SendLimiter } from "./SendLimiter.js"
@@ -79,6 +80,8 @@ export class Delivery extends Context.Service<Delivery, {
   readonly send: (request: SendRequest) => Effect.Effect<DeliveryReceipt, DeliveryError>
   /** Replies on the webhook of `message` without the conversation being remembered (notices to senders who are not let in). */
   readonly replyTo: (message: InboundMessage, request: Omit<SendRequest, "conversationId">) => Effect.Effect<DeliveryReceipt, DeliveryError>
+  /** Sends an uploaded picture or file: a picture on the webhook while it lives, files and late pictures through the robot OpenAPI. */
+  readonly sendMedia: (request: MediaSendRequest) => Effect.Effect<DeliveryReceipt, DeliveryError>
 }>()("dingtalk-mcp-server/Delivery") {
   /** Delivery over the shared pool; pending replies get a grace period on shutdown. */
   static readonly layer = Layer.effect(
@@ -265,7 +268,45 @@ export class Delivery extends Context.Service<Delivery, {
         return yield* Fiber.join(fiber)
       })
 
-      return Delivery.of({ send, replyTo })
+      const deliverMedia = (request: MediaSendRequest) =>
+        Effect.gen(function*() {
+          const startedAt = yield* Clock.currentTimeMillis
+          const found = yield* conversations.get(request.conversationId)
+          if (Option.isNone(found)) return yield* new UnknownConversation({ conversationId: request.conversationId })
+          const conversation = found.value
+          const attempt = (route: ReplyRoute) => {
+            const fail = failure(conversation, route, 0)
+            const post = route === "webhook"
+              ? postWebhook(conversation, mediaWebhookBody(request), fail)
+              : openApiTarget(conversation, fail).pipe(Effect.flatMap((target) => postOpenApi(mediaOpenApiBody(robotCode, target, request), target, fail)))
+            return rateLimited(conversation.id, post).pipe(
+              Effect.retry({ schedule: throttleRetry, while: (error) => error instanceof Throttled }),
+              Effect.catchIf((error): error is Throttled => error instanceof Throttled, (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
+              Effect.as("sent" as const),
+              Effect.catchIf((error): error is WebhookExpired => error instanceof WebhookExpired, () => Effect.succeed("expired" as const))
+            )
+          }
+          const webhookLive = request.kind === "image" && startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS && (yield* webhookAllowed(conversation))
+          const routes: Array<ReplyRoute> = [webhookLive ? "webhook" : "openapi"]
+          if ((yield* attempt(routes[0]!)) === "expired") {
+            routes.push("openapi")
+            yield* attempt("openapi")
+          }
+          if (routes.includes("openapi")) yield* metrics.increment("openApiFallbacks")
+          yield* metrics.increment("mediaSent")
+          yield* metrics.observe("delivery", (yield* Clock.currentTimeMillis) - startedAt)
+          return { conversationId: conversation.id, routes, parts: 1 } satisfies DeliveryReceipt
+        }).pipe(
+          Effect.tapError(() => metrics.increment("replyFailures")),
+          Effect.annotateLogs({ conversationId: request.conversationId })
+        )
+
+      const sendMedia = Effect.fn("Delivery.sendMedia")(function*(request: MediaSendRequest) {
+        const fiber = yield* FiberSet.run(deliveries, Semaphore.withPermit(lockFor(request.conversationId), deliverMedia(request)))
+        return yield* Fiber.join(fiber)
+      })
+
+      return Delivery.of({ send, replyTo, sendMedia })
     })
   )
 }

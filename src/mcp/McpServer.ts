@@ -42,7 +42,10 @@ export const localDispatch = (context: Context.Context<ToolServices>): ToolDispa
 export const makeMcpServer = (dispatch: () => ToolDispatch): Server => {
   const server = new Server({ name: "dingtalk-mcp-server", version: VERSION }, { capabilities: { tools: {} } })
   server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: tools.map((tool) => ({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema as { type: "object" } })),
+    tools: tools.map((tool: Tool<ToolServices>) => ({
+      name: tool.name, description: tool.description, inputSchema: tool.inputSchema as { type: "object" },
+      ...(tool.annotations === undefined ? {} : { annotations: { ...tool.annotations } }),
+    })),
   }))
   server.setRequestHandler(CallToolRequestSchema, (request) => dispatch()(request.params.name, request.params.arguments))
   return server

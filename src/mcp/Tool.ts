@@ -13,10 +13,20 @@ export interface ToolOutput {
 /** A failure the model should read and act on (returned as `isError: true`). */
 export class ToolError extends Schema.TaggedError<ToolError>()("ToolError", { message: Schema.String }) {}
 
+/** MCP tool annotations: hints for clients (whether it changes things, talks to the outside world). */
+export interface ToolAnnotations {
+  readonly title?: string
+  readonly readOnlyHint?: boolean
+  readonly destructiveHint?: boolean
+  readonly idempotentHint?: boolean
+  readonly openWorldHint?: boolean
+}
+
 /** One MCP tool. */
 export interface Tool<R = never> {
   readonly name: string
   readonly description: string
+  readonly annotations?: ToolAnnotations
   readonly inputSchema: Record<string, unknown>
   readonly call: (args: unknown) => Effect.Effect<ToolOutput, ToolError, R>
 }
@@ -25,6 +35,7 @@ export interface Tool<R = never> {
 export const defineTool = <S extends Schema.Struct<Schema.Struct.Fields>, R>(definition: {
   readonly name: string
   readonly description: string
+  readonly annotations?: ToolAnnotations
   readonly input: S
   readonly run: (input: S["Type"]) => Effect.Effect<ToolOutput, ToolError, R>
 }): Tool<R> => {
@@ -32,6 +43,7 @@ export const defineTool = <S extends Schema.Struct<Schema.Struct.Fields>, R>(def
   return {
     name: definition.name,
     description: definition.description,
+    ...(definition.annotations === undefined ? {} : { annotations: definition.annotations }),
     inputSchema: toInputSchema(definition.input),
     call: (args) =>
       decode(args ?? {}).pipe(

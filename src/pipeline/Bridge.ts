@@ -24,6 +24,7 @@ import { CARD_TOPIC } from "../dingtalk/StreamClient.js"
 import { makeAccessReplies } from "./AccessReplies.js"
 import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
+import { makePromptParts } from "./PromptParts.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 
 /** Texts longer than this are refused instead of being sent to the agent. */
@@ -63,6 +64,7 @@ export class Bridge extends Context.Service<Bridge, {
         },
       })
       const running: RunningTurns = new Map()
+      const promptParts = yield* makePromptParts
 
       // Notices go out in the background: a rate-limited reply must never hold up the message stream.
       const inBackground = <E>(effect: Effect.Effect<unknown, E>) => Effect.forkIn(Effect.ignore(effect), scope).pipe(Effect.asVoid)
@@ -146,7 +148,11 @@ export class Bridge extends Context.Service<Bridge, {
             case "Unsupported":
               yield* metrics.increment("unsupported")
               yield* Effect.logInfo(`Unsupported message type ${decided.msgtype}`)
-              return yield* notify(conversationId, `I cannot read ${decided.msgtype} messages yet. Send text, rich text or a voice message.`)
+              return yield* notify(conversationId, `I cannot read ${decided.msgtype} messages yet. Send text, a picture, a file, a video or a voice message.`)
+            case "Malformed":
+              yield* metrics.increment("malformed")
+              yield* Effect.logWarning(`Malformed ${decided.msgtype} message: ${decided.reason}`)
+              return yield* notify(conversationId, `I could not read that ${decided.msgtype} message: ${decided.reason}. Please send it again.`)
             case "TooLong":
               yield* metrics.increment("malformed")
               return yield* notify(conversationId, `That message is ${decided.bytes} bytes; the limit is ${MAX_INPUT_BYTES}. Send a shorter one.`)
@@ -167,7 +173,10 @@ export class Bridge extends Context.Service<Bridge, {
               if (yield* interactions.answerText(who, decided.text)) return
               // The turn runs in a scheduler fiber; its spans stay in this message's trace.
               const span = yield* Effect.option(Effect.currentSpan)
-              const turn = runTurn(message, decided.text, running, queuedAt).pipe(
+              // Attachments are fetched now; the turn waits for them (nothing left to send: the user was told why).
+              const prompt = yield* promptParts.prepare(message, decided.text)
+              const turn = prompt.pipe(
+                Effect.flatMap((parts) => parts.length === 0 ? Effect.void : runTurn(message, parts, running, queuedAt)),
                 Option.isSome(span) ? Effect.withParentSpan(span.value) : identity,
                 interactions.duringTurn(conversationId, message.senderKey, message.senderNick)
               )

@@ -17,6 +17,7 @@ export type Route =
   | { readonly _tag: "Interactive"; readonly command: InteractiveCommand }
   | { readonly _tag: "Pair"; readonly code: string }
   | { readonly _tag: "Unsupported"; readonly msgtype: string }
+  | { readonly _tag: "Malformed"; readonly msgtype: string; readonly reason: string }
   | { readonly _tag: "TooLong"; readonly bytes: number }
   | { readonly _tag: "Empty" }
 
@@ -31,7 +32,10 @@ export const needsAdmin = (decided: Route, conversationType: InboundMessage["con
 /** Decides the route of a message (the access policy has let its sender in). */
 export const route = (message: InboundMessage, maxInputBytes: number): Route => {
   if (message.body._tag === "Unsupported") return { _tag: "Unsupported", msgtype: message.body.msgtype }
+  if (message.body._tag === "Malformed") return { _tag: "Malformed", msgtype: message.body.msgtype, reason: message.body.reason }
   const text = message.body.text
+  // A picture or file alone is a turn: the prompt names it.
+  if (text === "" && (message.attachments?.length ?? 0) > 0) return { _tag: "Turn", text }
   if (text === "") return { _tag: "Empty" }
   const bytes = Buffer.byteLength(text)
   if (bytes > maxInputBytes) return { _tag: "TooLong", bytes }

@@ -6,7 +6,7 @@ import { Clock, Effect } from "effect"
 import { conversationLabel, type InboundMessage } from "../dingtalk/RobotMessage.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
-import { OpenCodeClient, type OpenCodeError, textPrompt } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type OpenCodeError, type PromptPart, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { ChatSettings } from "./ChatSettings.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
@@ -40,7 +40,7 @@ export const explain = (error: OpenCodeError): string => {
 }
 
 /** Runs one turn for a message and delivers the answer (or the reason there is none). */
-export const runTurn = (message: InboundMessage, text: string, running: RunningTurns, queuedAt: number) =>
+export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<PromptPart>, running: RunningTurns, queuedAt: number) =>
   Effect.gen(function*() {
     const sessions = yield* Sessions
     const opencode = yield* OpenCodeClient
@@ -58,9 +58,10 @@ export const runTurn = (message: InboundMessage, text: string, running: RunningT
       const choice = yield* (yield* ChatSettings).promptOptions(conversationId)
       // Live (event stream, AI card) when OpenCode's event stream is open; otherwise the blocking call.
       const live = yield* events.awaitConnected(LIVE_WAIT_MS)
+      const prompt = typeof text === "string" ? textPrompt(text) : text
       const outcome: LiveOutcome = yield* (live
-        ? runLiveTurn(message, sessionId, textPrompt(text), running, choice)
-        : opencode.prompt(sessionId, textPrompt(text), choice).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
+        ? runLiveTurn(message, sessionId, prompt, running, choice)
+        : opencode.prompt(sessionId, prompt, choice).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
         .pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)

@@ -16,7 +16,15 @@ export interface ModelRequest {
   readonly messages: ReadonlyArray<{ readonly role: string; readonly content: unknown }>
   readonly tools: ReadonlyArray<string>
   readonly stream: boolean
+  /** The `image_url` URLs of the last user message (`data:` URLs): the pictures the model was shown. */
+  readonly images: ReadonlyArray<string>
 }
+
+/** `image_url` URLs in a message's content. */
+const imagesOf = (content: unknown): ReadonlyArray<string> =>
+  Array.isArray(content)
+    ? content.flatMap((part) => (part?.type === "image_url" && typeof part.image_url?.url === "string" ? [part.image_url.url as string] : []))
+    : []
 
 /** A `STREAM` answer as it went out: `performance.now()` of its first and last chunk. */
 export interface ModelStream {
@@ -98,6 +106,7 @@ export const startFakeModel = async (): Promise<FakeModel> => {
         messages: Array.isArray(body.messages) ? body.messages : [],
         tools: Array.isArray(body.tools) ? body.tools.map((t: any) => String(t?.function?.name)) : [],
         stream: body.stream === true,
+        images: imagesOf((Array.isArray(body.messages) ? [...body.messages].reverse().find((m: any) => m?.role === "user") : undefined)?.content),
       }
       requests.push(modelRequest)
       const reply = decide(modelRequest)

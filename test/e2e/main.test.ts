@@ -5,7 +5,7 @@ import { type FakeOpenCode, startFakeOpenCode } from "../../src/testing/FakeOpen
 import { onlyJsonRpc, spawnMain, systemNode, type McpProcess } from "../support/mcpProcess.js"
 import { cleanupAfterEach } from "../support/resources.js"
 
-const TOOLS = ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance", "dingtalk_approve_pairing"]
+const TOOLS = ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance", "dingtalk_approve_pairing", "dingtalk_send_file"]
 
 const onCleanup = cleanupAfterEach()
 const track = <T extends { close?: () => Promise<void>; kill?: () => void }>(thing: T): T => {
@@ -71,7 +71,7 @@ describe("dist/main.js as OpenCode runs it", () => {
     expect(onlyJsonRpc(server.stdoutLines)).toBe(true)
   })
 
-  it("bridges a DingTalk message to OpenCode and back, and serves the five tools over clean stdio", async () => {
+  it("bridges a DingTalk message to OpenCode and back, and serves the six tools over clean stdio", async () => {
     const emulator: DingTalkEmulator = track(await startDingTalkEmulator())
     const opencode: FakeOpenCode = track(await startFakeOpenCode())
     const server: McpProcess = track(spawnMain({

@@ -24,11 +24,14 @@ const connectedClient = Effect.gen(function*() {
 const text = (result: Awaited<ReturnType<Client["callTool"]>>) => (result.content as Array<{ text: string }>)[0]!.text
 
 describe("MCP tools", () => {
-  it.live("list the five tools with descriptions and object input schemas whose fields are described", () =>
+  it.live("list the six tools with descriptions and object input schemas whose fields are described", () =>
     Effect.gen(function*() {
       const { client } = yield* connectedClient
       const { tools } = yield* Effect.promise(() => client.listTools())
-      assert.deepStrictEqual(tools.map((t) => t.name), ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance", "dingtalk_approve_pairing"])
+      assert.deepStrictEqual(tools.map((t) => t.name), ["dingtalk_send_message", "dingtalk_list_conversations", "dingtalk_get_stats", "dingtalk_get_performance", "dingtalk_approve_pairing", "dingtalk_send_file"])
+      assert.deepStrictEqual(tools.find((t) => t.name === "dingtalk_send_file")?.annotations, {
+        title: "Send a file to DingTalk", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true,
+      })
       for (const tool of tools) {
         assert.strictEqual(tool.inputSchema.type, "object")
         for (const field of Object.values(tool.inputSchema.properties ?? {})) assert.isString((field as { description?: string }).description)
@@ -77,7 +80,7 @@ describe("MCP tools", () => {
       const performance = yield* Effect.promise(() => client.callTool({ name: "dingtalk_get_performance", arguments: {} }))
       const p = performance.structuredContent as { queue: { depth: number }; latencyMs: Record<string, { count: number }>; memoryMb: { rss: number; heapUsed: number } }
       assert.strictEqual(p.queue.depth, 0)
-      assert.deepStrictEqual(Object.keys(p.latencyMs).sort(), ["delivery", "overhead", "queueWait", "turn"])
+      assert.deepStrictEqual(Object.keys(p.latencyMs).sort(), ["delivery", "firstCardUpdate", "overhead", "queueWait", "turn"])
       assert.strictEqual(p.latencyMs.turn!.count, 0)
       // The live heap is part of the resident set: a swapped or mis-scaled figure breaks this.
       assert.isBelow(p.memoryMb.heapUsed, p.memoryMb.rss)

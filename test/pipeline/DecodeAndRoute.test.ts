@@ -22,10 +22,11 @@ describe("decode", () => {
       assert.strictEqual(decoded.success.senderKey, "staff1")
     }))
 
-  it.effect("rich text parts are joined and audio uses its recognition", () =>
+  it.effect("rich text parts are joined, its pictures become attachments, and audio uses its recognition", () =>
     Effect.gen(function*() {
       const rich = yield* decodeFrame(frame(message({ msgtype: "richText", text: undefined, content: { richText: [{ text: "look " }, { type: "picture", downloadCode: "x" }, { text: " here" }] } })), "r")
-      assert.deepStrictEqual(rich._tag === "Success" && rich.success.body, { _tag: "Text", text: "look [picture] here" })
+      assert.deepStrictEqual(rich._tag === "Success" && rich.success.body, { _tag: "Text", text: "look  here" })
+      assert.deepStrictEqual(rich._tag === "Success" && rich.success.attachments, [{ kind: "picture", downloadCode: "x" }])
       const audio = yield* decodeFrame(frame(message({ msgtype: "audio", text: undefined, content: { recognition: "run the tests", duration: 3 } })), "r")
       assert.deepStrictEqual(audio._tag === "Success" && audio.success.body, { _tag: "Text", text: "run the tests" })
     }))
@@ -66,7 +67,8 @@ describe("route", () => {
       assert.deepStrictEqual(route(yield* decode({ text: { content: "/new" } }), 1000), { _tag: "Command", command: "new" })
       assert.deepStrictEqual(route(yield* decode({ text: { content: "/STOP " } }), 1000), { _tag: "Command", command: "stop" })
       assert.deepStrictEqual(route(yield* decode({ text: { content: "/unknown" } }), 1000), { _tag: "Turn", text: "/unknown" })
-      assert.deepStrictEqual(route(yield* decode({ msgtype: "picture", content: { downloadCode: "x" } }), 1000), { _tag: "Unsupported", msgtype: "picture" })
+      assert.deepStrictEqual(route(yield* decode({ msgtype: "picture", content: { downloadCode: "x" } }), 1000), { _tag: "Turn", text: "" })
+      assert.deepStrictEqual(route(yield* decode({ msgtype: "picture", content: {} }), 1000), { _tag: "Malformed", msgtype: "picture", reason: "it came without a download code" })
       assert.deepStrictEqual(route(yield* decode({ msgtype: "interactiveCard" }), 1000), { _tag: "Unsupported", msgtype: "interactiveCard" })
       assert.deepStrictEqual(route(yield* decode({ text: { content: "é".repeat(600) } }), 1000), { _tag: "TooLong", bytes: 1200 })
     }))

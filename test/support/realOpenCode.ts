@@ -37,6 +37,8 @@ export const startRealOpenCode = async (options: {
   readonly permission?: Record<string, unknown>
   /** More models of the fake provider besides `echo` (same fake model server). */
   readonly extraModels?: ReadonlyArray<string>
+  /** The fake model declares image input (`modalities.input` incl. "image"), so OpenCode passes pictures to it. */
+  readonly imageInput?: boolean
 }): Promise<RealOpenCode> => {
   const dir = mkdtempSync(path.join(tmpdir(), "opencode-e2e-"))
   const home = (name: string) => {
@@ -49,7 +51,10 @@ export const startRealOpenCode = async (options: {
   writeFileSync(path.join(dir, "opencode.json"), JSON.stringify({
     $schema: "https://opencode.ai/config.json",
     provider: {
-      fake: { npm: "@ai-sdk/openai-compatible", name: "fake", options: { baseURL: options.modelUrl, apiKey: "x" }, models: Object.fromEntries(["echo", ...(options.extraModels ?? [])].map((id) => [id, { name: id, tool_call: true }])) },
+      fake: { npm: "@ai-sdk/openai-compatible", name: "fake", options: { baseURL: options.modelUrl, apiKey: "x" }, models: {
+        echo: { name: "echo", tool_call: true, ...(options.imageInput === true ? { attachment: true, modalities: { input: ["text", "image"], output: ["text"] } } : {}) },
+        ...Object.fromEntries((options.extraModels ?? []).map((id) => [id, { name: id, tool_call: true }])),
+      } },
     },
     model: "fake/echo",
     small_model: "fake/echo",
