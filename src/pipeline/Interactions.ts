@@ -163,6 +163,12 @@ export class Interactions extends Context.Service<Interactions, {
       const nicks = new Map<string, string>()
       // Requests being looked up (their conversation): an event and a poll must not post one twice.
       const claimed = new Set<string>()
+      // Requests done with, so a list read just before the answer does not post them again (bounded).
+      const done = new Set<string>()
+      const markDone = (id: string) => {
+        done.add(id)
+        if (done.size > 1_000) done.delete(done.values().next().value!)
+      }
 
       const say = (conversationId: string, text: string, format: "text" | "markdown" = "text") =>
         delivery.send({ conversationId, text, format, ...(format === "markdown" ? { title: "OpenCode asks" } : {}) }).pipe(
@@ -177,6 +183,7 @@ export class Interactions extends Context.Service<Interactions, {
       const settle = (request: PendingRequest) =>
         Effect.suspend(() => {
           pending.delete(request.id)
+          markDone(request.id)
           const timer = request.timer
           request.timer = undefined
           return timer === undefined ? Effect.void : Fiber.interrupt(timer).pipe(Effect.asVoid)
@@ -248,6 +255,7 @@ export class Interactions extends Context.Service<Interactions, {
           if (!pending.has(request.id)) return
           request.answering = true
           pending.delete(request.id)
+          markDone(request.id)
           const why = `No answer came from DingTalk within ${minutes(timeoutMs)}, so the bridge rejected this request automatically.`
           const sent = request.kind === "permission"
             ? yield* opencode.replyPermission(request.id, "reject", why).pipe(Effect.result)
@@ -261,7 +269,7 @@ export class Interactions extends Context.Service<Interactions, {
 
       const track = (kind: "permission" | "question", id: string, sessionId: string, body: { permission?: PermissionRequest; question?: QuestionRequest }) =>
         Effect.suspend(() => {
-          if (pending.has(id) || claimed.has(id)) return Effect.void
+          if (pending.has(id) || claimed.has(id) || done.has(id)) return Effect.void
           claimed.add(id)
           return post(kind, id, sessionId, body).pipe(Effect.ensuring(Effect.sync(() => claimed.delete(id))))
         })
@@ -452,6 +460,7 @@ export class Interactions extends Context.Service<Interactions, {
           for (const request of requests) {
             request.answering = true
             pending.delete(request.id)
+            markDone(request.id)
           }
           return requests.length === 0 ? Effect.void : inBackground(Effect.forEach(requests, (request) => Effect.gen(function*() {
             yield* settle(request)
