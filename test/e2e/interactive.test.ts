@@ -138,6 +138,29 @@ describe("permission requests and questions from a real OpenCode", () => {
     })
   }, 60_000)
 
+  it("several questions in one request are asked one after another; a free-text answer works too", async () => {
+    const two = `CALLTOOL question ${JSON.stringify({
+      questions: [
+        { question: "Which colour?", header: "Colour", options: [{ label: "Red", description: "warm" }, { label: "Blue", description: "cool" }] },
+        { question: "Which size?", header: "Size", options: [{ label: "S", description: "small" }, { label: "L", description: "large" }] },
+      ],
+    })}`
+    await withBridge({}, async () => {
+      const cid = "cid-two-questions"
+      dingtalk.pushMessage({ text: two, conversationId: cid })
+      expect((await nextReply(cid, 0)).text).toContain("question 1 of 2")
+      dingtalk.pushMessage({ text: "teal", conversationId: cid })
+      const second = await nextReply(cid, 1)
+      expect(second.text).toContain("question 2 of 2")
+      expect(second.text).toContain("Which size?")
+      dingtalk.pushMessage({ text: "2", conversationId: cid })
+      const replies = await dingtalk.waitForReplies(4, { conversationId: cid, timeoutMs: 30_000 })
+      const result = replies.map((r) => r.text).find((t) => t.startsWith("TOOL RESULT:"))
+      expect(result).toContain("teal")
+      expect(result).toContain("\"Which size?\"=\"L\"")
+    })
+  }, 60_000)
+
   it("while a request waits, /status shows it, other chats are answered and /stop still works", async () => {
     await withBridge({}, async () => {
       const cid = "cid-waiting"
