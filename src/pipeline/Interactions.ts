@@ -279,9 +279,11 @@ export class Interactions extends Context.Service<Interactions, {
         // A session the bridge does not drive (the TUI, another client): not ours to answer.
         if (Option.isNone(conversationId)) return yield* Effect.logDebug("Request of a session without a conversation ignored").pipe(Effect.annotateLogs({ requestId: id, sessionId }))
         const cid = conversationId.value
+        const conversation = yield* conversations.get(cid)
+        // A conversation this robot never saw (another bridge on the same OpenCode): not ours either.
+        if (Option.isNone(conversation)) return yield* Effect.logDebug("Request of an unknown conversation ignored").pipe(Effect.annotateLogs({ requestId: id, conversationId: cid }))
         const number = inConversation(cid).length === 0 ? 1 : (lastNumber.get(cid) ?? 0) + 1
         lastNumber.set(cid, number)
-        const conversation = yield* conversations.get(cid)
         const request: PendingRequest = {
           kind, id, sessionId, conversationId: cid, number,
           asker: askers.get(cid) ?? Option.getOrUndefined(Option.map(conversation, (c) => c.lastSenderKey)),
@@ -332,6 +334,7 @@ export class Interactions extends Context.Service<Interactions, {
         }
       }
 
+      let resyncWarned = false
       const resync = Effect.gen(function*() {
         const startedAt = yield* Clock.currentTimeMillis
         const permissions = yield* opencode.listPermissions
@@ -341,7 +344,12 @@ export class Interactions extends Context.Service<Interactions, {
         for (const request of questions) yield* track("question", request.id, request.sessionID, { question: request })
         // Gone from OpenCode's lists without an event we saw: answered somewhere else.
         for (const request of [...pending.values()]) if (request.askedAt < startedAt && !listed.has(request.id)) yield* answeredElsewhere(request.id, "answered")
-      }).pipe(Effect.catch((error) => Effect.logWarning("Could not read OpenCode's pending requests").pipe(Effect.annotateLogs({ error: error.message }))))
+      }).pipe(Effect.catch((error) => {
+        // Said once as a warning (an OpenCode without these routes, or down); the poll repeats it at debug level.
+        const log = resyncWarned ? Effect.logDebug : Effect.logWarning
+        resyncWarned = true
+        return log("Could not read OpenCode's pending requests").pipe(Effect.annotateLogs({ error: error.message }))
+      }))
 
       /** Picks the request a typed answer means: by number, or the only one of that kind. */
       const pick = (conversationId: string, kind: "permission" | "question", number: number | undefined): PendingRequest | string => {
