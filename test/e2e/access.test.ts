@@ -89,6 +89,9 @@ describe("access, closed by default", () => {
     const failure = (await emulator.waitForReplies(5, { conversationId: "cid-li", timeoutMs: 10_000 }))[4]!
     expect(failure.text).toMatch(/OpenCode is not reachable right now; the operator can see details in the logs/)
     expect(failure.text).not.toMatch(/https?:|127\.0\.0\.1/)
+    // The operator's log has the details (stderr arrives through its own pipe: give it a moment).
+    const deadline = Date.now() + 5_000
+    while (!server.stderr().includes(opencode.url) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
     expect(server.stderr()).toContain(opencode.url)
 
     server.child.stdin!.end()
