@@ -452,10 +452,19 @@ export class Interactions extends Context.Service<Interactions, {
             yield* say(request.conversationId, refusal(request))
             return { status: "Waiting for an answer" }
           }
+          if (action.action === "answer") {
+            // Several questions are asked one after another, on the same card.
+            request.answers.push([action.value ?? ""])
+            const total = request.question?.questions.length ?? 1
+            if (request.answers.length < total) {
+              yield* postQuestion(request)
+              return { status: "Waiting for an answer" }
+            }
+          }
           const outcome = yield* decide(request, who, action.action === "skip"
             ? { _tag: "Skip" }
             : action.action === "answer"
-            ? { _tag: "Answers", answers: [[action.value ?? ""]] }
+            ? { _tag: "Answers", answers: request.answers }
             : { _tag: "Permission", reply: action.action === "always" ? "always" : action.action === "once" ? "once" : "reject" })
           yield* say(request.conversationId, outcome.text)
           return { status: outcome.status }
