@@ -28,6 +28,11 @@ export interface SendRequest {
   readonly format?: ReplyFormat | undefined
   /** Notification title; default: the first line of the text. */
   readonly title?: string | undefined
+  /**
+   * Runs just before each part's request leaves (after the rate limiter), with the part's number: where a
+   * durable inbox records that the answer went out, so a crash cannot make it send the answer again.
+   */
+  readonly onPartSending?: ((part: number) => Effect.Effect<void>) | undefined
 }
 
 /** How a reply went out. */
@@ -227,7 +232,8 @@ export class Delivery extends Context.Service<Delivery, {
               const post = route === "webhook"
                 ? postWebhook(conversation, webhookBody(format, title, text), fail)
                 : openApiTarget(conversation, fail).pipe(Effect.flatMap((target) => postOpenApi(openApiBody(robotCode, target, format, title, text), target, fail)))
-              const outcome = yield* sendPart(conversation.id, post, fail)
+              const recorded = request.onPartSending === undefined ? post : Effect.andThen(request.onPartSending(sent), post)
+              const outcome = yield* sendPart(conversation.id, recorded, fail)
               if (outcome === "expired") {
                 // The rest (not yet sent) goes through the OpenAPI, re-split for its smaller budget.
                 remaining = parts.slice(index).map((p) => p.text).join("")

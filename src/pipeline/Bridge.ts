@@ -24,6 +24,9 @@ import { CARD_TOPIC } from "../dingtalk/StreamClient.js"
 import { makeAccessReplies } from "./AccessReplies.js"
 import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
+import { Inbox } from "./Inbox.js"
+import { ClusterTurns } from "./ClusterTurns.js"
+import { resumeTurn } from "./Resume.js"
 import { makePromptParts } from "./PromptParts.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 
@@ -50,6 +53,8 @@ export class Bridge extends Context.Service<Bridge, {
       const interactions = yield* Interactions
       const chatSettings = yield* ChatSettings
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | ChatSettings>()
+      const inbox = yield* Effect.serviceOption(Inbox)
+      const clusterTurns = yield* Effect.serviceOption(ClusterTurns)
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
 
@@ -171,17 +176,21 @@ export class Bridge extends Context.Service<Bridge, {
               // While the agent waits for a question's answer, a plain message is that answer.
               const who = { conversationId, senderKey: message.senderKey, senderId: message.senderId, senderNick: message.senderNick }
               if (yield* interactions.answerText(who, decided.text)) return
+              // Cluster mode: the conversation's entity (on whichever runner owns it) runs the turn.
+              if (Option.isSome(clusterTurns)) return yield* clusterTurns.value.submit(message, decided.text, queuedAt)
+              const journal = Option.isSome(inbox) ? yield* inbox.value.record(message, decided.text, queuedAt) : undefined
               // The turn runs in a scheduler fiber; its spans stay in this message's trace.
               const span = yield* Effect.option(Effect.currentSpan)
               // Attachments are fetched now; the turn waits for them (nothing left to send: the user was told why).
               const prompt = yield* promptParts.prepare(message, decided.text)
               const turn = prompt.pipe(
-                Effect.flatMap((parts) => parts.length === 0 ? Effect.void : runTurn(message, parts, running, queuedAt)),
+                Effect.flatMap((parts) => parts.length === 0 ? (journal === undefined ? Effect.void : journal.delivered) : runTurn(message, parts, running, queuedAt, journal)),
                 Option.isSome(span) ? Effect.withParentSpan(span.value) : identity,
                 interactions.duringTurn(conversationId, message.senderKey, message.senderNick)
               )
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
+                if (journal !== undefined) yield* journal.delivered
                 yield* metrics.increment("busy")
                 yield* replies.gated("busy", message, notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`))
               }
@@ -223,7 +232,17 @@ export class Bridge extends Context.Service<Bridge, {
         )
       )
 
+      // Messages the last process acked but did not answer go first, each in its conversation's order.
+      const resumePending = Effect.forEach(Option.isSome(inbox) ? inbox.value.pending : [], (entry) =>
+        Effect.gen(function*() {
+          yield* isFirstSeen(entry.message)
+          const journal = inbox.pipe(Option.getOrThrow).journal(entry)
+          const rerun = runTurn(entry.message, entry.text, running, entry.queuedAt, journal)
+          yield* scheduler.submit(entry.message.conversationId, resumeTurn(entry, journal, rerun).pipe(Effect.provideContext(services)))
+        }), { discard: true })
+
       const run = Effect.gen(function*() {
+        yield* resumePending
         yield* Effect.forkChild(malformedFrames)
         yield* Effect.forkChild(frames)
         return yield* stream.fatal

@@ -48,7 +48,7 @@ export const liveContent = (state: LiveTurnState, maxBytes: number): string => {
 }
 
 /** Runs the turn in `sessionId` with live output; fails like a blocking turn would. */
-export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object, choice: PromptOptions = {}) =>
+export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object, prompt?: PromptOptions) =>
   Effect.gen(function*() {
     const settings = yield* BridgeConfig
     const cards = yield* Cards
@@ -94,7 +94,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
         return { onCard: held, overflow: held ? rest : "" }
       })
 
-    const followed = yield* followTurn({ sessionId, parts, prompt: choice, timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
+    const followed = yield* followTurn({ sessionId, parts, ...(prompt === undefined ? {} : { prompt }), timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
       Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress))
     )
     const state = followed.state
