@@ -45,6 +45,9 @@ const serve = (sandbox: boolean) => Effect.gen(function*() {
     // Both core/StateDir's and Conversations' StateDirUnusable: a start-up configuration problem.
     StateDirUnusable: (error) => fail(error.message, 2),
     ControlSocketFailed: (error) => fail(error.message, 2),
+    // Cluster mode: the database or the runner port (the URL is never printed: it may hold a password).
+    SqlError: (error) => fail(`Cluster mode: the database in BRIDGE_DATABASE_URL cannot be used (${error.message})`, 1),
+    SocketServerError: (error) => fail(`Cluster mode: cannot listen on BRIDGE_RUNNER_PORT (${error.message})`, 1),
   })
 )
 

@@ -138,6 +138,17 @@ const instance = Config.all({
   stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
 })
 
+/** Cluster mode (several hosts, one robot): on when `BRIDGE_DATABASE_URL` is set. */
+const cluster = Config.all({
+  /** A PostgreSQL URL: messages, conversations and the reply budget shared by every instance. */
+  databaseUrl: Config.option(NonEmptySecret("BRIDGE_DATABASE_URL")),
+  /** The address the other runners reach this one on. */
+  runnerHost: Config.String("BRIDGE_RUNNER_HOST").pipe(Config.withDefault("localhost")),
+  runnerPort: Config.Port("BRIDGE_RUNNER_PORT").pipe(Config.withDefault(34431)),
+  /** How long a dead runner's conversations wait before another runner takes them (Effect Cluster's shard lock). */
+  shardLockExpirationMs: PositiveInt("BRIDGE_SHARD_LOCK_EXPIRATION_MS", 35_000),
+})
+
 /** Loopback names and addresses: only these may serve MCP over HTTP without a token. */
 export const isLoopbackHost = (host: string): boolean => /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i.test(host.trim())
 
@@ -179,7 +190,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging, media })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, cluster, mcpHttp, sandbox, logging, media })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
