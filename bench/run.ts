@@ -179,6 +179,15 @@ const memory = () =>
     child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`memory bench exited ${code}`))))
   })
 
+/** Live answers in AI cards, with a real `opencode serve` (bench/cards.ts, in a child process). */
+const cards = () =>
+  new Promise<{ turns: number; updateMs: number; firstVisibleP50Ms: number; firstVisibleP99Ms: number; updatesPerTurnP50: number; workPerUpdate: { microsPerDelta: number; microsPerUpdate: number; answerBytes: number } }>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(HERE, "cards.ts"), "8"], { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout.on("data", (chunk) => (out += chunk))
+    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`cards bench exited ${code}`))))
+  })
+
 const log = (line: string) => process.stderr.write(`${line}\n`)
 log("bridge overhead at 50 and 200 msg/s …")
 const load = [await overheadAtRate(50, 500), await overheadAtRate(200, 1000)]
@@ -190,6 +199,8 @@ log("keep-alive vs fresh connections …")
 const pool = await keepAlive(300)
 log("memory over 1 000 000 messages (child process) …")
 const mem = await memory()
+log("AI cards with a real OpenCode (child process) …")
+const card = await cards()
 log("cold start …")
 const cold = await coldStart(process.execPath, 5)
 const machine = machineNode()
@@ -212,6 +223,7 @@ const results = {
   throughput: through,
   keepAlive: pool,
   memory: { ...mem, finalRssMb: mem.rssSamplesMb.at(-1), heapGrowthMb: round(mem.heapSamplesMb.at(-1)! - mem.heapSamplesMb[0]!, 1) },
+  cards: card,
   coldStartMs: { pinnedNode: cold },
   versusSeed: versus,
 }
@@ -224,6 +236,8 @@ const rows: Array<[string, string, string]> = [
   ...through.map((t): [string, string, string] => [`throughput, concurrency ${t.concurrency}, L = ${t.latencyMs} ms`, `${t.messagesPerSecond} msg/s = ${t.fractionOfIdeal} × n/L`, "≈ 1 × n/L"]),
   [`keep-alive vs new connection per send (${pool.sends} sends)`, `${pool.keepAliveMsPerSend} vs ${pool.freshMsPerSend} ms = ${pool.freshOverKeepAlive}× (${pool.keepAliveConnections} vs ${pool.freshConnections} connections)`, "seed: 75 % faster"],
   ["memory after 1 000 000 messages (decode + dedup + route)", `RSS ${results.memory.finalRssMb} MB; live heap ${mem.heapSamplesMb.at(-1)} MB, +${results.memory.heapGrowthMb} MB over the run (${mem.seconds} s)`, "flat, < 120 MB"],
+  [`first token → AI card visible (real OpenCode, p50 / p99, ${card.turns} turns)`, `${card.firstVisibleP50Ms} / ${card.firstVisibleP99Ms} ms`, `≤ ${card.updateMs + 150} ms (interval + 150)`],
+  [`bridge work per card update / per OpenCode delta (${card.workPerUpdate.answerBytes / 1000} KB answer)`, `${card.workPerUpdate.microsPerUpdate} / ${card.workPerUpdate.microsPerDelta} µs`, "—"],
   ["cold start to MCP initialize (pinned Node 22, median)", `${cold} ms`, "< 300 ms"],
 ]
 const width = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length))]

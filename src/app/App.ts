@@ -45,6 +45,9 @@ const serve = (sandbox: boolean) => Effect.gen(function*() {
     // Both core/StateDir's and Conversations' StateDirUnusable: a start-up configuration problem.
     StateDirUnusable: (error) => fail(error.message, 2),
     ControlSocketFailed: (error) => fail(error.message, 2),
+    // Cluster mode: the database or the runner port (the URL is never printed: it may hold a password).
+    SqlError: (error) => fail(`Cluster mode: the database in BRIDGE_DATABASE_URL cannot be used (${error.message})`, 1),
+    SocketServerError: (error) => fail(`Cluster mode: cannot listen on BRIDGE_RUNNER_PORT (${error.message})`, 1),
   })
 )
 
@@ -74,7 +77,12 @@ const program = (() => {
 // A shutdown asked for by SIGINT/SIGTERM that completed cleanly is a success, not an error (130).
 // A bad .env stops the start before anything reads the configuration.
 const informational = cli.command._tag === "Help" || cli.command._tag === "Version"
-NodeRuntime.runMain(Result.isFailure(envLoad) && !informational ? fail(envLoad.failure.message, 2) : program, {
+// Anything else that ends the program (a layer that failed to build, a defect) is said on stderr, not swallowed.
+const reportUnexpected = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.tapCause((cause) =>
+    Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => process.stderr.write(`dingtalk-mcp-server stopped: ${Cause.pretty(cause)}\n`))
+  ))
+NodeRuntime.runMain(reportUnexpected(Result.isFailure(envLoad) && !informational ? fail(envLoad.failure.message, 2) : program), {
   disableErrorReporting: true,
   teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0)),
 })

@@ -2,7 +2,7 @@
  * The bridge's services wired together: everything except configuration and logging, which the
  * caller provides (the CLI from the environment, an embedding app or a test from its own layers).
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { Bridge } from "../pipeline/Bridge.js"
 import { AccessPolicy, accessFileFor } from "../dingtalk/AccessPolicy.js"
 import { AccessToken } from "../dingtalk/AccessToken.js"
@@ -17,18 +17,24 @@ import { CardLimiter } from "../dingtalk/CardLimiter.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { statePathFor } from "../core/StateDir.js"
-import { BridgeConfig } from "../core/BridgeConfig.js"
+import { BridgeConfig, type BridgeSettings } from "../core/BridgeConfig.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { Inbox } from "../pipeline/Inbox.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
+import { ClusterBridgeLayer } from "./ClusterLayer.js"
 import { ProjectFolders } from "../opencode/ProjectFolders.js"
 import { MediaDownload } from "../dingtalk/MediaDownload.js"
 import { MediaUpload } from "../dingtalk/MediaUpload.js"
 
 /** Metrics, conversations, access policy, HTTP pool, token, delivery, cards, OpenCode client, sessions and the DingTalk connection. */
-const makeServicesLayer = <E>(conversations: Layer.Layer<Conversations, E>, access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer) =>
+export const makeServicesLayer = <E, R = never, RL = BridgeConfig>(
+  conversations: Layer.Layer<Conversations, E, R>,
+  access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer,
+  limiter: Layer.Layer<SendLimiter, never, RL> = SendLimiter.layer as Layer.Layer<SendLimiter, never, any>
+) =>
   Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer, Cards.layer, ProjectFolders.layer, MediaDownload.layer, MediaUpload.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer, CardLimiter.layer)),
-    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, access, SendLimiter.layer)),
+    Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, access, limiter)),
     Layer.provideMerge(BridgeMetrics.layer)
   )
 
@@ -39,14 +45,30 @@ export const ServicesLayer = makeServicesLayer(Conversations.layer)
 export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
 
 /**
- * The same, with the conversations and pairings kept under `BRIDGE_STATE_DIR` so they survive a restart
- * (and `dingtalk-mcp-server pair` can approve codes): what the CLI runs.
+ * The same, with the conversations, pairings and the durable inbox kept under `BRIDGE_STATE_DIR` so they
+ * survive a restart (and `dingtalk-mcp-server pair` can approve codes).
  */
-export const PersistentBridgeLayer = Layer.unwrap(BridgeConfig.use((settings) =>
-  Effect.succeed(Bridge.layer.pipe(Layer.provideMerge(makeServicesLayer(
-    Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
-      legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
-    }),
-    AccessPolicy.layerPersisted(accessFileFor(settings.instance.stateDir, settings.dingtalk.clientId))
-  ))))
+const EmbeddedBridgeLayer = (settings: BridgeSettings) =>
+  Bridge.layer.pipe(
+    Layer.provideMerge(makeServicesLayer(
+      Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
+        legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),
+      }),
+      AccessPolicy.layerPersisted(accessFileFor(settings.instance.stateDir, settings.dingtalk.clientId))
+    )),
+    // Read before the DingTalk connection opens.
+    Layer.provideMerge(Inbox.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".inbox")))
+  )
+
+type PersistentLayer = Layer.Layer<
+  Layer.Success<typeof BridgeLayer>,
+  Layer.Error<ReturnType<typeof EmbeddedBridgeLayer>> | Layer.Error<ReturnType<typeof ClusterBridgeLayer>>,
+  BridgeConfig
+>
+
+/** What the CLI runs: the embedded layer above, or a cluster runner when `BRIDGE_DATABASE_URL` is set. */
+export const PersistentBridgeLayer: PersistentLayer = Layer.unwrap(BridgeConfig.use((settings) =>
+  Effect.succeed<PersistentLayer>(Option.isSome(settings.cluster.databaseUrl)
+    ? ClusterBridgeLayer(settings, settings.cluster.databaseUrl.value)
+    : EmbeddedBridgeLayer(settings))
 ))

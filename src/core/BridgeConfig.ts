@@ -138,6 +138,17 @@ const instance = Config.all({
   stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
 })
 
+/** Cluster mode (several hosts, one robot): on when `BRIDGE_DATABASE_URL` is set. */
+const cluster = Config.all({
+  /** A PostgreSQL URL: messages, conversations and the reply budget shared by every instance. */
+  databaseUrl: Config.option(NonEmptySecret("BRIDGE_DATABASE_URL")),
+  /** The address the other runners reach this one on. */
+  runnerHost: Config.String("BRIDGE_RUNNER_HOST").pipe(Config.withDefault("localhost")),
+  runnerPort: Config.Port("BRIDGE_RUNNER_PORT").pipe(Config.withDefault(34431)),
+  /** How long a dead runner's conversations wait before another runner takes them (Effect Cluster's shard lock). */
+  shardLockExpirationMs: PositiveInt("BRIDGE_SHARD_LOCK_EXPIRATION_MS", 35_000),
+})
+
 /** Loopback names and addresses: only these may serve MCP over HTTP without a token. */
 export const isLoopbackHost = (host: string): boolean => /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i.test(host.trim())
 
@@ -179,7 +190,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, mcpHttp, sandbox, logging, media })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, cluster, mcpHttp, sandbox, logging, media })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
@@ -230,10 +241,11 @@ export const CONFIG_VARIABLES: ReadonlyArray<string> = [
   "DINGTALK_MAX_MESSAGE_BYTES", "DINGTALK_RATE_LIMIT", "DINGTALK_RATE_WINDOW_MS", "DINGTALK_RATE_LIMIT_KEY",
   "DINGTALK_THROTTLE_RETRY_MS", "DINGTALK_HTTP_MAX_SOCKETS", "DINGTALK_HTTP_KEEP_ALIVE", "DINGTALK_HTTP_TIMEOUT_MS",
   "DINGTALK_HTTP_RETRIES", "DINGTALK_SHUTDOWN_GRACE_MS",
-  "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR",
+  "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR", "BRIDGE_DATABASE_URL", "BRIDGE_RUNNER_HOST", "BRIDGE_RUNNER_PORT", "BRIDGE_SHARD_LOCK_EXPIRATION_MS",
   "MCP_HTTP_PORT", "MCP_HTTP_HOST", "MCP_HTTP_TOKEN",
   "SANDBOX_PORT", "LOG_LEVEL", "LOG_FORMAT",
   "OPENCODE_EVENT_SILENCE_MS",
   "DINGTALK_CARDS", "DINGTALK_CARD_TEMPLATE_ID", "DINGTALK_CARD_CONTENT_KEY", "DINGTALK_CARD_UPDATE_MS", "DINGTALK_CARD_PAUSE_MS",
   "DINGTALK_CARD_MAX_BYTES", "DINGTALK_CARD_QPS", "BRIDGE_PROGRESS_AFTER_MS",
+  "BRIDGE_MAX_ATTACHMENT_BYTES", "BRIDGE_ATTACHMENTS_DIR", "BRIDGE_SEND_FILE_DIRS", "DINGTALK_OAPI_URL",
 ]

@@ -184,7 +184,8 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   readonly url: string
   readonly listSessions: Effect.Effect<ReadonlyArray<SessionInfo>, OpenCodeUnreachable | OpenCodeRequestFailed>
   readonly createSession: (title: string) => Effect.Effect<SessionInfo, OpenCodeUnreachable | OpenCodeRequestFailed>
-  readonly prompt: (sessionId: string, parts: ReadonlyArray<PromptPart>) => Effect.Effect<TurnResult, OpenCodeError>
+  /** One blocking turn; `options.messageID` (it must start with `msg`) names the user message so it can be found later. */
+  readonly prompt: (sessionId: string, parts: ReadonlyArray<PromptPart>, options?: PromptOptions) => Effect.Effect<TurnResult, OpenCodeError>
   readonly abort: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** True when `GET /session` answers. */
   readonly reachable: Effect.Effect<boolean>
@@ -253,10 +254,10 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
       })
 
       const turnTimeout = Duration.millis(settings.opencode.turnTimeoutMs)
-      const prompt = Effect.fn("OpenCodeClient.prompt")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>) {
+      const prompt = Effect.fn("OpenCodeClient.prompt")(function*(sessionId: string, parts: ReadonlyArray<PromptPart>, options: PromptOptions = {}) {
         const operation = "POST /session/:id/message"
         // The turn blocks until OpenCode is done: bounded by the turn timeout, which also aborts it in OpenCode.
-        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/message`, { parts }, 0).pipe(
+        const answer = yield* call(operation, "POST", `/session/${encodeURIComponent(sessionId)}/message`, { parts, ...options }, 0).pipe(
           Effect.timeoutOrElse({
             duration: turnTimeout,
             orElse: () => abort(sessionId).pipe(Effect.ignore, Effect.andThen(Effect.fail(new TurnTimedOut({ sessionId, timeoutMs: settings.opencode.turnTimeoutMs })))),

@@ -20,6 +20,9 @@ import { makeDedup } from "./Dedup.js"
 import { makeAccessReplies } from "./AccessReplies.js"
 import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
+import { Inbox } from "./Inbox.js"
+import { ClusterTurns } from "./ClusterTurns.js"
+import { resumeTurn } from "./Resume.js"
 import { makePromptParts } from "./PromptParts.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 
@@ -44,6 +47,8 @@ export class Bridge extends Context.Service<Bridge, {
       const opencode = yield* OpenCodeClient
       const access = yield* AccessPolicy
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards>()
+      const inbox = yield* Effect.serviceOption(Inbox)
+      const clusterTurns = yield* Effect.serviceOption(ClusterTurns)
       const scope = yield* Scope.Scope
       const robotCode = robotCodeOf(settings)
 
@@ -152,16 +157,20 @@ export class Bridge extends Context.Service<Bridge, {
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
             case "Turn": {
+              // Cluster mode: the conversation's entity (on whichever runner owns it) runs the turn.
+              if (Option.isSome(clusterTurns)) return yield* clusterTurns.value.submit(message, decided.text, queuedAt)
+              const journal = Option.isSome(inbox) ? yield* inbox.value.record(message, decided.text, queuedAt) : undefined
               // The turn runs in a scheduler fiber; its spans stay in this message's trace.
               const span = yield* Effect.option(Effect.currentSpan)
               // Attachments are fetched now; the turn waits for them (nothing left to send: the user was told why).
               const prompt = yield* promptParts.prepare(message, decided.text)
               const turn = prompt.pipe(
-                Effect.flatMap((parts) => parts.length === 0 ? Effect.void : runTurn(message, parts, running, queuedAt)),
+                Effect.flatMap((parts) => parts.length === 0 ? (journal === undefined ? Effect.void : journal.delivered) : runTurn(message, parts, running, queuedAt, journal)),
                 Option.isSome(span) ? Effect.withParentSpan(span.value) : identity
               )
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
+                if (journal !== undefined) yield* journal.delivered
                 yield* metrics.increment("busy")
                 yield* replies.gated("busy", message, notify(conversationId, `I am busy with ${scheduler.depth()} waiting messages; please send this again in a minute.`))
               }
@@ -201,7 +210,17 @@ export class Bridge extends Context.Service<Bridge, {
         )
       )
 
+      // Messages the last process acked but did not answer go first, each in its conversation's order.
+      const resumePending = Effect.forEach(Option.isSome(inbox) ? inbox.value.pending : [], (entry) =>
+        Effect.gen(function*() {
+          yield* isFirstSeen(entry.message)
+          const journal = inbox.pipe(Option.getOrThrow).journal(entry)
+          const rerun = runTurn(entry.message, entry.text, running, entry.queuedAt, journal)
+          yield* scheduler.submit(entry.message.conversationId, resumeTurn(entry, journal, rerun).pipe(Effect.provideContext(services)))
+        }), { discard: true })
+
       const run = Effect.gen(function*() {
+        yield* resumePending
         yield* Effect.forkChild(malformedFrames)
         yield* Effect.forkChild(frames)
         return yield* stream.fatal

@@ -13,7 +13,7 @@ import { type LiveCard, makeLiveCard } from "../dingtalk/LiveCard.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { followTurn } from "../opencode/FollowTurn.js"
 import { type LiveTurnState, stepText } from "../opencode/LiveTurnState.js"
-import { type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
+import { type PromptOptions, type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
 
 /** How a live turn was shown. */
 export interface LiveOutcome {
@@ -41,14 +41,14 @@ export const cardSlice = (text: string, maxBytes: number): { readonly head: stri
 const CONTINUED = "\n\n*(continued below)*"
 
 /** What the card shows while the turn runs. */
-const liveContent = (state: LiveTurnState, maxBytes: number): string => {
+export const liveContent = (state: LiveTurnState, maxBytes: number): string => {
   const { head, rest } = cardSlice(state.text(), maxBytes)
   const status = state.retrying !== undefined ? `⏳ OpenCode is retrying: ${state.retrying}` : state.step === undefined ? "" : stepText(state.step)
   return [rest === "" ? head : `${head}${CONTINUED}`, status].filter((piece) => piece !== "").join("\n\n")
 }
 
 /** Runs the turn in `sessionId` with live output; fails like a blocking turn would. */
-export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object) =>
+export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object, prompt?: PromptOptions) =>
   Effect.gen(function*() {
     const settings = yield* BridgeConfig
     const cards = yield* Cards
@@ -78,7 +78,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
       Effect.suspend(() => {
         latest = state
         if (card === undefined || !state.hasOutput()) return Effect.void
-        return card.show(liveContent(state, cards.maxBytes), state.text() !== "")
+        return card.show(() => liveContent(state, cards.maxBytes), state.text() !== "")
       })
 
     const finishCard = (state: LiveTurnState, ending: CardEnding, note: string) =>
@@ -94,7 +94,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
         return { onCard: held, overflow: held ? rest : "" }
       })
 
-    const followed = yield* followTurn({ sessionId, parts, timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
+    const followed = yield* followTurn({ sessionId, parts, ...(prompt === undefined ? {} : { prompt }), timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
       Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress))
     )
     const state = followed.state

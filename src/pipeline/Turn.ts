@@ -8,6 +8,7 @@ import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { OpenCodeClient, type OpenCodeError, type PromptPart, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
+import type { TurnJournal } from "./Inbox.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { type LiveOutcome, runLiveTurn } from "./LiveTurn.js"
 
@@ -39,13 +40,16 @@ export const explain = (error: OpenCodeError): string => {
 }
 
 /** Runs one turn for a message and delivers the answer (or the reason there is none). */
-export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<PromptPart>, running: RunningTurns, queuedAt: number) =>
+export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<PromptPart>, running: RunningTurns, queuedAt: number, journal?: TurnJournal) =>
   Effect.gen(function*() {
     const sessions = yield* Sessions
     const opencode = yield* OpenCodeClient
     const delivery = yield* Delivery
     const metrics = yield* BridgeMetrics
     const conversationId = message.conversationId
+    // With a durable inbox, a reply and the record that it went out are one step.
+    const send = (request: Parameters<typeof delivery.send>[0]) =>
+      journal === undefined ? delivery.send(request) : journal.deliver(delivery.send({ ...request, onPartSending: journal.sending }))
     const startedAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("queueWait", startedAt - queuedAt)
 
@@ -54,12 +58,15 @@ export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<Pr
       const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
       running.set(conversationId, sessionId)
       const requestAt = yield* Clock.currentTimeMillis
+      // With a durable inbox the prompt carries a messageID recorded first, so a restart can find its reply.
+      const messageId = journal === undefined ? undefined : yield* journal.prompting(sessionId)
+      const promptOptions = messageId === undefined ? {} : { messageID: messageId }
       // Live (event stream, AI card) when OpenCode's event stream is open; otherwise the blocking call.
       const live = yield* events.awaitConnected(LIVE_WAIT_MS)
       const prompt = typeof text === "string" ? textPrompt(text) : text
       const outcome: LiveOutcome = yield* (live
-        ? runLiveTurn(message, sessionId, prompt, running)
-        : opencode.prompt(sessionId, prompt).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
+        ? runLiveTurn(message, sessionId, prompt, running, promptOptions)
+        : opencode.prompt(sessionId, prompt, promptOptions).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
         .pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)
@@ -75,14 +82,14 @@ export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<Pr
       const error = outcome.failure
       yield* metrics.increment(error._tag === "TurnTimedOut" ? "timedOut" : "failed")
       yield* Effect.logWarning("OpenCode turn failed").pipe(Effect.annotateLogs({ error: error.message }))
-      return yield* delivery.send({ conversationId, text: `⚠️ ${explain(error)}`, format: "text" })
+      return yield* send({ conversationId, text: `⚠️ ${explain(error)}`, format: "text" })
     }
 
     const { result, beforeRequest, answeredAt, onCard, overflow } = outcome.success
     if (onCard) {
       // The card holds the answer; only what outgrew it goes out as markdown.
       if (result._tag === "Aborted") yield* metrics.increment("aborted")
-      if (overflow.trim() !== "") yield* delivery.send({ conversationId, text: overflow, format: "markdown" })
+      if (overflow.trim() !== "") yield* send({ conversationId, text: overflow, format: "markdown" })
       yield* metrics.increment("processed")
       return yield* Effect.logInfo("Answered on a card").pipe(Effect.annotateLogs({ overflowBytes: Buffer.byteLength(overflow) }))
     }
@@ -92,11 +99,13 @@ export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<Pr
     if (result._tag === "Aborted") yield* metrics.increment("aborted")
     const deliverAt = yield* Clock.currentTimeMillis
     yield* metrics.observe("overhead", beforeRequest + (deliverAt - answeredAt))
-    const receipt = yield* delivery.send({ conversationId, ...reply })
+    const receipt = yield* send({ conversationId, ...reply })
     yield* metrics.increment("processed")
     yield* Effect.logInfo("Answered").pipe(Effect.annotateLogs({ parts: receipt.parts, routes: receipt.routes.join(",") }))
   }).pipe(
     Effect.catch((error) => Effect.logError("Reply could not be delivered").pipe(Effect.annotateLogs({ error: error.message }))),
+    // Not on interruption (shutdown): the message stays in the inbox and is resumed on the next start.
+    Effect.andThen(journal === undefined ? Effect.void : journal.delivered),
     Effect.withSpan("Turn.run", { attributes: { conversationId: message.conversationId, msgId: message.msgId } }),
     Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
   )

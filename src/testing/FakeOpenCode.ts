@@ -69,6 +69,8 @@ export interface FakeOpenCode {
   setAnswer(answer: FakeAnswer): void
   /** The next `times` requests (after the auth check) answer HTTP `status`. */
   failNext(status: number, times?: number): void
+  /** Ends running turns without a reply, as an OpenCode that crashed mid-turn (the question stays in the history). */
+  dropRunningTurns(): void
   /** Ends running turns and closes the server; never hangs. */
   close(): Promise<void>
 }
@@ -95,6 +97,7 @@ const json = (response: http.ServerResponse, status: number, body: unknown) => {
 }
 
 const ABORTED = Symbol("aborted")
+const DROPPED = Symbol("dropped")
 
 /** `GET /config/providers` for the given models, shaped as OpenCode 1.18 answers it. */
 const providersAnswer = (models: ReadonlyArray<{ readonly ref: string; readonly image?: boolean }>) => {
@@ -125,7 +128,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
   const aborts: Array<string> = []
   const promptParts: Array<{ readonly sessionId: string; readonly parts: ReadonlyArray<any> }> = []
   const models = options.models ?? [{ ref: "fake/echo" }]
-  const running = new Map<string, Set<() => void>>() // session → abort hooks of its running turns
+  const running = new Map<string, Set<(how?: typeof DROPPED) => void>>() // session → abort hooks of its running turns
   const waiters = new Set<() => void>()
   let failures = { status: 500, left: 0 }
   let inFlight = 0
@@ -141,20 +144,21 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     for (const waiter of [...waiters]) waiter()
   }
 
-  const turn = async (session: FakeSession, text: string, response: http.ServerResponse) => {
+  const turn = async (session: FakeSession, text: string, response: http.ServerResponse, messageId?: string) => {
     const prompt: FakePrompt = { sessionId: session.id, text, startedAt: performance.now(), endedAt: undefined }
     prompts.push(prompt)
     inFlight++
     maxInFlight = Math.max(maxInFlight, inFlight)
     const created = Date.now()
-    const userId = `msg_${++counter}`
+    // The client may name the user message (`messageID`), as OpenCode allows.
+    const userId = messageId ?? `msg_${++counter}`
     history.get(session.id)?.push({ info: { id: userId, sessionID: session.id, role: "user", time: { created } }, parts: [{ type: "text", text }] })
     notify()
 
     // One abort hook per turn, live for the whole turn (delay and answer), so /abort ends it at once.
-    let abort!: () => void
-    const aborted = new Promise<typeof ABORTED>((resolve) => {
-      abort = () => resolve(ABORTED)
+    let abort!: (how?: typeof DROPPED) => void
+    const aborted = new Promise<typeof ABORTED | typeof DROPPED>((resolve) => {
+      abort = (how) => resolve(how ?? ABORTED)
     })
     const hooks = running.get(session.id) ?? new Set()
     hooks.add(abort)
@@ -171,7 +175,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       if (fail) return undefined
       return big === null ? await answer(text, session.id) : bigReply(Number(big[1]))
     }
-    let outcome: string | undefined | typeof ABORTED
+    let outcome: string | undefined | typeof ABORTED | typeof DROPPED
     let crashed: unknown = undefined
     try {
       outcome = await Promise.race([work(), aborted])
@@ -194,6 +198,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     }
     prompt.endedAt = performance.now()
     notify()
+    if (outcome === DROPPED) return void response.destroy()
     if (outcome === ABORTED) {
       const message = { info: { ...info, error: { name: "MessageAbortedError", data: { message: "The operation was aborted." } } }, parts: [] }
       history.get(session.id)?.push(message)
@@ -245,6 +250,9 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       return json(response, 200, ordered.map((entry) => entry.session))
     }
     if (path === "/mcp" && request.method === "GET") return json(response, 200, {})
+    if (path === "/session/status" && request.method === "GET") {
+      return json(response, 200, Object.fromEntries([...running].filter(([, hooks]) => hooks.size > 0).map(([id]) => [id, { type: "busy" }])))
+    }
     if (path === "/config/providers" && request.method === "GET") return json(response, 200, providersAnswer(models))
     if (path === "/config" && request.method === "GET") return json(response, 200, { model: options.defaultModel ?? models[0]?.ref })
     if (path === "/path" && request.method === "GET") {
@@ -266,8 +274,11 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       if (match[2] === "message" && request.method === "POST") {
         const parts: Array<any> = Array.isArray(body?.parts) ? body.parts : []
         const text = parts.filter((p) => p?.type === "text").map((p) => String(p.text)).join("\n")
+        if (body?.messageID !== undefined && !String(body.messageID).startsWith("msg")) {
+          return json(response, 400, { name: "BadRequest", data: { message: `Expected a string starting with "msg", got ${JSON.stringify(body.messageID)}` } })
+        }
         promptParts.push({ sessionId: session.id, parts })
-        return void turn(session, text, response)
+        return void turn(session, text, response, body?.messageID === undefined ? undefined : String(body.messageID))
       }
       if (match[2] === undefined && request.method === "GET") return json(response, 200, session)
       if (match[2] === undefined && request.method === "DELETE") {
@@ -327,6 +338,9 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     },
     setAnswer: (next) => {
       answer = next
+    },
+    dropRunningTurns: () => {
+      for (const hooks of running.values()) for (const abort of hooks) abort(DROPPED)
     },
     failNext: (status, times = 1) => {
       failures = { status, left: times }

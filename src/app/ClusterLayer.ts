@@ -1,0 +1,42 @@
+/**
+ * Cluster mode (`BRIDGE_DATABASE_URL` set): this instance is an Effect Cluster runner on PostgreSQL. It
+ * keeps its own DingTalk connection and hands each push to its conversation's entity; the conversation
+ * registry and the reply budget live in the database, so every instance sees every conversation and
+ * the robot has one budget. No local inbox: the cluster's message table is the journal.
+ */
+import { NodeClusterSocket } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import { Duration, Layer, Option, type Redacted } from "effect"
+import { RunnerAddress } from "effect/cluster"
+import type { BridgeSettings } from "../core/BridgeConfig.js"
+import { accessFileFor, AccessPolicy } from "../dingtalk/AccessPolicy.js"
+import { layerConversationsSql } from "../dingtalk/ConversationsSql.js"
+import { layerSendLimiterSql } from "../dingtalk/SendLimiterSql.js"
+import { Bridge } from "../pipeline/Bridge.js"
+import { ClusterTurns, ConversationEntityLive } from "../pipeline/ClusterTurns.js"
+import { makeServicesLayer } from "./BridgeLayer.js"
+
+/** The bridge as a cluster runner on the database at `url`. */
+export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redacted<string>) => {
+  const { runnerHost, runnerPort, shardLockExpirationMs } = settings.cluster
+  const runner = NodeClusterSocket.layer({
+    storage: "sql",
+    shardingConfig: {
+      runnerAddress: Option.some(RunnerAddress.make(runnerHost, runnerPort)),
+      shardLockExpiration: Duration.millis(shardLockExpirationMs),
+      shardLockRefreshInterval: Duration.millis(Math.max(500, Math.floor(shardLockExpirationMs / 3.5))),
+    },
+  })
+  const services = makeServicesLayer(
+    layerConversationsSql,
+    AccessPolicy.layerPersisted(accessFileFor(settings.instance.stateDir, settings.dingtalk.clientId)),
+    layerSendLimiterSql({ limit: settings.delivery.rateLimit, windowMs: settings.delivery.rateWindowMs })
+  )
+  return Bridge.layer.pipe(
+    Layer.provideMerge(ClusterTurns.layer),
+    Layer.provideMerge(ConversationEntityLive),
+    Layer.provideMerge(services),
+    Layer.provideMerge(runner),
+    Layer.provideMerge(PgClient.layer({ url, maxConnections: 10 }))
+  )
+}
