@@ -180,9 +180,18 @@ const memory = () =>
     child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`memory bench exited ${code}`))))
   })
 
+/** Live answers in AI cards, with a real `opencode serve` (bench/cards.ts, in a child process). */
+const cards = () =>
+  new Promise<{ turns: number; updateMs: number; firstVisibleP50Ms: number; firstVisibleP99Ms: number; updatesPerTurnP50: number; workPerUpdate: { microsPerDelta: number; microsPerUpdate: number; answerBytes: number } }>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(HERE, "cards.ts"), "8"], { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout.on("data", (chunk) => (out += chunk))
+    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`cards bench exited ${code}`))))
+  })
+
 const log = (line: string) => process.stderr.write(`${line}\n`)
 log("bridge overhead at 50 and 200 msg/s …")
-const load = [await overheadAtRate(50, 500), await overheadAtRate(200, 2000)]
+const load = [await overheadAtRate(50, 500), await overheadAtRate(200, 1000)]
 log("end to end vs direct …")
 const e2e = await endToEndRatio(100, 40)
 log("throughput at concurrency 1 / 3 / 5 …")
@@ -191,11 +200,13 @@ log("keep-alive vs fresh connections …")
 const pool = await keepAlive(300)
 log("memory over 1 000 000 messages (child process) …")
 const mem = await memory()
+log("AI cards with a real OpenCode (child process) …")
+const card = await cards()
 log("cold start …")
 const cold = await coldStart(process.execPath, 5)
 const machine = machineNode()
-const VERSUS = { messages: 1_000, warmup: 100, rate: 25, latencyMs: 50 }
-log(`project vs the seed's design: ${VERSUS.messages} messages at ${VERSUS.rate} msg/s each, at the same time, started with ${machine.path} ${machine.version} …`)
+const VERSUS = { warmup: 800, warmupRate: 40, messages: 200, rate: 10, latencyMs: 50 }
+log(`project vs the seed's design: ${VERSUS.warmup} + ${VERSUS.messages} messages each, both at once, started with ${machine.path} ${machine.version} …`)
 // Both at once: on a shared machine they meet the same load, and the run takes half the time.
 const [projectRun, seedRun] = await Promise.all([messageRun("project", machine.path, VERSUS), messageRun("seed", machine.path, VERSUS)])
 const versus = {
@@ -213,6 +224,7 @@ const results = {
   throughput: through,
   keepAlive: pool,
   memory: { ...mem, finalRssMb: mem.rssSamplesMb.at(-1), heapGrowthMb: round(mem.heapSamplesMb.at(-1)! - mem.heapSamplesMb[0]!, 1) },
+  cards: card,
   coldStartMs: { pinnedNode: cold },
   versusSeed: versus,
   cluster: (log("cluster mode: 1 vs 2 runners, per-message cost (PostgreSQL) …"), await clusterBench()),
@@ -226,6 +238,8 @@ const rows: Array<[string, string, string]> = [
   ...through.map((t): [string, string, string] => [`throughput, concurrency ${t.concurrency}, L = ${t.latencyMs} ms`, `${t.messagesPerSecond} msg/s = ${t.fractionOfIdeal} × n/L`, "≈ 1 × n/L"]),
   [`keep-alive vs new connection per send (${pool.sends} sends)`, `${pool.keepAliveMsPerSend} vs ${pool.freshMsPerSend} ms = ${pool.freshOverKeepAlive}× (${pool.keepAliveConnections} vs ${pool.freshConnections} connections)`, "seed: 75 % faster"],
   ["memory after 1 000 000 messages (decode + dedup + route)", `RSS ${results.memory.finalRssMb} MB; live heap ${mem.heapSamplesMb.at(-1)} MB, +${results.memory.heapGrowthMb} MB over the run (${mem.seconds} s)`, "flat, < 120 MB"],
+  [`first token → AI card visible (real OpenCode, p50 / p99, ${card.turns} turns)`, `${card.firstVisibleP50Ms} / ${card.firstVisibleP99Ms} ms`, `≤ ${card.updateMs + 150} ms (interval + 150)`],
+  [`bridge work per card update / per OpenCode delta (${card.workPerUpdate.answerBytes / 1000} KB answer)`, `${card.workPerUpdate.microsPerUpdate} / ${card.workPerUpdate.microsPerDelta} µs`, "—"],
   ["cold start to MCP initialize (pinned Node 22, median)", `${cold} ms`, "< 300 ms"],
 ]
 const width = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length))]
@@ -240,11 +254,12 @@ const sideBySide: Array<[string, string, string, string]> = [
   ["overhead p99", `${p.overhead.p99} ms`, `${q.overhead.p99} ms`, `≤ 15 ms; ${mark(p.overhead.p99, q.overhead.p99, 15)}`],
   ["inbound half p50 / p99 (push → OpenCode request)", `${p.inbound.p50} / ${p.inbound.p99} ms`, `${q.inbound.p50} / ${q.inbound.p99} ms`, "—"],
   ["outbound half p50 / p99 (answer → webhook)", `${p.outbound.p50} / ${p.outbound.p99} ms`, `${q.outbound.p50} / ${q.outbound.p99} ms`, "—"],
+  ["CPU per message (process tree, user + system)", `${p.cpuMsPerMessage} ms`, `${q.cpuMsPerMessage} ms`, `— ; ${p.cpuMsPerMessage <= q.cpuMsPerMessage ? "ahead" : "behind"}`],
   [`process-tree RSS after ${p.messages} messages`, `${p.rssMb} MB`, `${q.rssMb} MB`, `≤ 90 MB; ${mark(p.rssMb, q.rssMb, 90)}`],
   ["cold start to MCP initialize (median)", `${p.coldStartMs} ms`, `${q.coldStartMs} ms`, `≤ 300 ms; ${mark(p.coldStartMs, q.coldStartMs, 300)}`],
 ]
 const w = [0, 1, 2].map((i) => Math.max(...sideBySide.map((r) => r[i]!.length), ["", "project", "seed design"][i]!.length))
-process.stdout.write(`\nProject vs the seed's design: same emulator, OpenCode stand-in at ${versus.latencyMs} ms, ${versus.rate} msg/s, both started with node ${versus.node}\n\n`)
+process.stdout.write(`\nProject vs the seed's design: same emulator, OpenCode stand-in at ${versus.latencyMs} ms, ${versus.warmup} messages at ${versus.warmupRate}/s then ${versus.messages} measured at ${versus.rate}/s, both started with node ${versus.node}\n\n`)
 process.stdout.write(`${"".padEnd(w[0]!)}  ${"project".padEnd(w[1]!)}  ${"seed design".padEnd(w[2]!)}  goal\n`)
 for (const [what, ours, theirs, goal] of sideBySide) process.stdout.write(`${what.padEnd(w[0]!)}  ${ours.padEnd(w[1]!)}  ${theirs.padEnd(w[2]!)}  ${goal}\n`)
 process.stdout.write("\nwritten to bench/results.json\n")

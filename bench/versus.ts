@@ -14,10 +14,11 @@ import { startDingTalkEmulator, startFakeOpenCode } from "../dist/testing/index.
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 export const CONTENDERS = {
-  project: { script: path.resolve(HERE, "../dist/main.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000" } },
+  // The seed design has no access control, rate limit or AI cards (it posts one markdown reply): the same work here.
+  project: { script: path.resolve(HERE, "../dist/main.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open", DINGTALK_CARDS: "off" } },
   seed: { script: path.join(HERE, "seed", "main.mjs"), extraEnv: {} },
   // The project without the re-exec: the bundled app straight on the machine's Node (for comparison runs only).
-  inProcess: { script: path.resolve(HERE, "../dist/cli/app.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000" } },
+  inProcess: { script: path.resolve(HERE, "../dist/cli/app.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open", DINGTALK_CARDS: "off" } },
 } as const
 export type Contender = keyof typeof CONTENDERS
 
@@ -28,8 +29,8 @@ const percentile = (values: ReadonlyArray<number>, p: number) => {
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** RSS in MB of `pid` and every process below it. */
-export const treeRssMb = (pid: number): number => {
+/** `pid` and every process below it. */
+const treeOf = (pid: number): Set<number> => {
   const parentOf = new Map<number, number>()
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
@@ -45,8 +46,28 @@ export const treeRssMb = (pid: number): number => {
     grew = false
     for (const [child, parent] of parentOf) if (tree.has(parent) && !tree.has(child)) (tree.add(child), (grew = true))
   }
+  return tree
+}
+
+/** CPU time (user + system) in ms used so far by `pid` and every process below it. */
+export const treeCpuMs = (pid: number): number => {
+  let ticks = 0
+  for (const member of treeOf(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${member}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks * 10 // USER_HZ is 100 on Linux
+}
+
+/** RSS in MB of `pid` and every process below it. */
+export const treeRssMb = (pid: number): number => {
   let kb = 0
-  for (const member of tree) {
+  for (const member of treeOf(pid)) {
     try {
       kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${member}/status`, "utf8"))?.[1] ?? 0)
     } catch {
@@ -78,17 +99,24 @@ const stopTree = async (child: ChildProcess) => {
 }
 
 /** `messages` pushes at `rate`/s over 100 conversations against one contender; figures per message. */
-export const messageRun = async (who: Contender, node: string, options: { messages: number; rate: number; latencyMs: number; warmup: number; profileDir?: string }) => {
+export const messageRun = async (
+  who: Contender,
+  node: string,
+  options: { messages: number; rate: number; latencyMs: number; warmup: number; warmupRate: number; profileDir?: string }
+) => {
   const emulator = await startDingTalkEmulator()
   const opencode = await startFakeOpenCode({ latencyMs: options.latencyMs })
   const cwd = mkdtempSync(path.join(tmpdir(), `bench-${who}-`))
   const { script, extraEnv } = CONTENDERS[who]
-  const child = spawn(node, [...(options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`]), script], {
+  // BENCH_NODE_ARGS: extra node flags for a comparison run (the launcher passes them on to its child).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
+  const profile = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`]
+  const child = spawn(node, [...nodeArgs, ...profile, script], {
     cwd,
     env: {
       PATH: process.env.PATH ?? "", HOME: cwd, BRIDGE_STATE_DIR: cwd,
       DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url, ...extraEnv, ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+      OPENCODE_SERVER_URL: opencode.url, ...extraEnv,
     },
     // stdin stays open (an MCP client that has not spoken yet); stderr is read, as an MCP client does.
     stdio: ["pipe", "pipe", "pipe"],
@@ -98,11 +126,11 @@ export const messageRun = async (who: Contender, node: string, options: { messag
   child.stdout!.resume()
   try {
     await emulator.waitForConnections(1, 20_000)
-    const push = async (count: number, prefix: string) => {
+    const push = async (count: number, prefix: string, rate: number) => {
       const pushes: Array<{ text: string; pushedAt: number }> = []
       const start = performance.now()
       for (let i = 0; i < count; i++) {
-        const due = start + (i * 1000) / options.rate
+        const due = start + (i * 1000) / rate
         while (performance.now() < due) await sleep(Math.max(0, due - performance.now() - 1))
         const text = `${prefix}-${i}`
         pushes.push({ text, pushedAt: emulator.pushMessage({ text, conversationId: `cid-${i % 100}` }).pushedAt })
@@ -116,8 +144,12 @@ export const messageRun = async (who: Contender, node: string, options: { messag
       return pushes
     }
     const replyOf = new Map<string, number>()
-    await push(options.warmup, "w") // JIT, keep-alive sockets, sessions of the 100 conversations
-    const pushes = await push(options.messages, "m")
+    // Warm-up (JIT, keep-alive sockets, the sessions of the 100 conversations), then the measured messages
+    // at a rate well inside what 3 turns of 50 ms can serve, so the figures are overhead, not queue wait.
+    await push(options.warmup, "w", options.warmupRate)
+    const cpuBefore = treeCpuMs(child.pid!)
+    const pushes = await push(options.messages, "m", options.rate)
+    const cpuMsPerMessage = round((treeCpuMs(child.pid!) - cpuBefore) / options.messages, 2)
     const prompts = new Map(opencode.prompts.map((p) => [p.text, p]))
     const inbound: Array<number> = []
     const outbound: Array<number> = []
@@ -133,7 +165,7 @@ export const messageRun = async (who: Contender, node: string, options: { messag
     await sleep(500)
     const rssMb = treeRssMb(child.pid!)
     const figures = (values: Array<number>) => ({ p50: round(percentile(values, 50), 2), p90: round(percentile(values, 90), 2), p99: round(percentile(values, 99), 2) })
-    return { overhead: figures(overhead), inbound: figures(inbound), outbound: figures(outbound), rssMb, messages: options.messages + options.warmup }
+    return { overhead: figures(overhead), inbound: figures(inbound), outbound: figures(outbound), cpuMsPerMessage, rssMb, messages: options.messages + options.warmup }
   } finally {
     await stopTree(child)
     await Promise.all([emulator.close(), opencode.close()])
@@ -173,7 +205,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const profileAt = process.argv.indexOf("--cpu-prof")
   const node = machineNode()
   const run = await messageRun(who, node.path, {
-    messages: Number(process.argv[3] ?? 1000), rate: Number(process.argv[4] ?? 25), latencyMs: 50, warmup: 100,
+    messages: Number(process.argv[3] ?? 200), rate: Number(process.argv[4] ?? 10), latencyMs: 50, warmup: 800, warmupRate: 40,
     ...(profileAt > 0 ? { profileDir: process.argv[profileAt + 1]! } : {}),
   })
   process.stdout.write(`${JSON.stringify({ who, node: node.version, ...run, coldStartMs: await coldStart(who, node.path, 5) }, null, 2)}\n`)

@@ -14,8 +14,8 @@ const REQUIRED_MAJOR = 22
 const RELAUNCHED = "DINGTALK_MCP_SERVER_RELAUNCHED"
 /**
  * V8 settings for the relaunched child, measured with `npm run bench`: a small young generation and
- * GC on the main thread keep its RSS down (this process already costs ~40 MB), at no visible cost
- * in per-message overhead; `DINGTALK_MCP_SERVER_NODE_FLAGS` replaces them.
+ * GC on the main thread keep its RSS down (this launcher already costs ~40 MB), at no visible cost
+ * in per-message overhead. Flags given to the launcher come after these, so they win.
  */
 const CHILD_FLAGS = ["--max-semi-space-size=1", "--single-threaded-gc"]
 
@@ -41,8 +41,7 @@ export const relaunchOnPinnedNode = (): boolean => {
     process.exitCode = 1
     return true
   }
-  const flags = process.env.DINGTALK_MCP_SERVER_NODE_FLAGS?.split(" ").filter((flag) => flag !== "") ?? CHILD_FLAGS
-  const child = spawn(pinned, [...flags, ...process.execArgv, ...process.argv.slice(1)], {
+  const child = spawn(pinned, [...CHILD_FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
     // fd 3 is the IPC channel: its end tells the child that this launcher is gone.
     stdio: ["inherit", "inherit", "inherit", "ipc"],
     env: { ...process.env, [RELAUNCHED]: "1" },

@@ -2,7 +2,7 @@
  * The robot OpenAPI access token: fetched from `/v1.0/oauth2/accessToken`, cached (Effect `Cache`)
  * until shortly before it expires, with at most one refresh in flight; forgotten when DingTalk rejects it.
  */
-import { Cache, Context, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { Cache, Context, Data, Duration, Effect, Exit, Layer, Predicate, Redacted, Schema } from "effect"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { DingTalkHttp, type DingTalkUnreachable } from "./DingTalkHttp.js"
 
@@ -15,6 +15,18 @@ export class AccessTokenFailed extends Schema.TaggedError<AccessTokenFailed>()("
     return `DingTalk refused an access token (HTTP ${this.status}: ${this.detail}); check DINGTALK_CLIENT_ID / DINGTALK_CLIENT_SECRET.`
   }
 }
+
+/** DingTalk refused the access token of a call (HTTP 401 or a token errcode); the caller has invalidated it. */
+export class TokenRejected extends Data.TaggedError("TokenRejected")<{ readonly detail: string }> {}
+
+const isTokenRejected = (error: unknown): error is TokenRejected => Predicate.isTagged(error, "TokenRejected")
+
+/** Runs `attempt` once more after a `TokenRejected` (with the fresh token it fetches); a second one becomes `rejectedTwice`. */
+export const retryWithFreshToken = <A, E, R, E2>(attempt: Effect.Effect<A, E | TokenRejected, R>, rejectedTwice: (error: TokenRejected) => E2) =>
+  attempt.pipe(
+    Effect.retry({ times: 1, while: isTokenRejected }),
+    Effect.catchIf(isTokenRejected, (error) => Effect.fail(rejectedTwice(error)))
+  )
 
 const TokenAnswer = Schema.Struct({ accessToken: Schema.NonEmptyString, expireIn: Schema.Number })
 

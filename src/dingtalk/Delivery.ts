@@ -10,7 +10,7 @@ import { renderPart, splitMessage } from "./Chunk.js"
 import {
   bodyBytes, ErrCode, openApiBody, openApiPath, type OpenApiTarget, type ReplyFormat, type ReplyRoute, titleFrom, webhookBody,
 } from "./ReplyBodies.js"
-import { AccessToken } from "./AccessToken.js"
+import { AccessToken, retryWithFreshToken, TokenRejected } from "./AccessToken.js"
 import { BridgeConfig, robotCodeOf } from "../core/BridgeConfig.js"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { type Conversation, Conversations } from "./Conversations.js"
@@ -77,8 +77,6 @@ const THROTTLE_PATIENCE = Duration.minutes(15)
 class Throttled extends Data.TaggedError("Throttled")<{ readonly detail: string }> {}
 /** The conversation's sessionWebhook expired (errcode 300001): the rest goes through the OpenAPI. */
 class WebhookExpired extends Data.TaggedError("WebhookExpired")<{}> {}
-/** The OpenAPI refused the access token (HTTP 401): refreshed once. */
-class TokenRejected extends Data.TaggedError("TokenRejected")<{ readonly detail: string }> {}
 
 /** Sends replies to DingTalk. */
 export class Delivery extends Context.Service<Delivery, {
@@ -143,6 +141,15 @@ export class Delivery extends Context.Service<Delivery, {
       const failure = (conversation: Conversation, route: ReplyRoute, partsSent: number) => (detail: string) =>
         new DeliveryFailed({ conversationId: conversation.id, route, detail, partsSent })
 
+      /** One part, paced and retried while DingTalk throttles: "sent", or "expired" when the webhook has expired. */
+      const sendPart = (conversationId: string, post: Effect.Effect<void, DeliveryFailed | Throttled | WebhookExpired>, fail: (detail: string) => DeliveryFailed) =>
+        rateLimited(conversationId, post).pipe(
+          Effect.retry({ schedule: throttleRetry, while: (error) => error._tag === "Throttled" }),
+          Effect.catchTag("Throttled", (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
+          Effect.as("sent" as const),
+          Effect.catchTag("WebhookExpired", () => Effect.succeed("expired" as const))
+        )
+
       const postWebhook = (conversation: Conversation, body: object, fail: (detail: string) => DeliveryFailed) =>
         http.postJson(conversation.webhook, body).pipe(
           Effect.mapError((error) => fail(error.message)),
@@ -186,10 +193,7 @@ export class Delivery extends Context.Service<Delivery, {
           return yield* Effect.fail(fail(`OpenAPI answered HTTP ${answer.status}: ${detail}`))
         })
         // A rejected token is refreshed once; after that it is a real failure.
-        return attempt.pipe(
-          Effect.retry({ times: 1, while: (error) => error._tag === "TokenRejected" }),
-          Effect.catchTag("TokenRejected", (error) => Effect.fail(fail(`OpenAPI rejected a fresh token: ${error.detail}`)))
-        )
+        return retryWithFreshToken(attempt, (error) => fail(`OpenAPI rejected a fresh token: ${error.detail}`))
       }
 
       /** Byte budget for the text of one part on a route, after the envelope. */
@@ -229,12 +233,7 @@ export class Delivery extends Context.Service<Delivery, {
                 ? postWebhook(conversation, webhookBody(format, title, text), fail)
                 : openApiTarget(conversation, fail).pipe(Effect.flatMap((target) => postOpenApi(openApiBody(robotCode, target, format, title, text), target, fail)))
               const recorded = request.onPartSending === undefined ? post : Effect.andThen(request.onPartSending(sent), post)
-              const outcome = yield* rateLimited(conversation.id, recorded).pipe(
-                Effect.retry({ schedule: throttleRetry, while: (error) => error._tag === "Throttled" }),
-                Effect.catchTag("Throttled", (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
-                Effect.as("sent" as const),
-                Effect.catchTag("WebhookExpired", () => Effect.succeed("expired" as const))
-              )
+              const outcome = yield* sendPart(conversation.id, recorded, fail)
               if (outcome === "expired") {
                 // The rest (not yet sent) goes through the OpenAPI, re-split for its smaller budget.
                 remaining = parts.slice(index).map((p) => p.text).join("")
@@ -285,14 +284,14 @@ export class Delivery extends Context.Service<Delivery, {
             const post = route === "webhook"
               ? postWebhook(conversation, mediaWebhookBody(request), fail)
               : openApiTarget(conversation, fail).pipe(Effect.flatMap((target) => postOpenApi(mediaOpenApiBody(robotCode, target, request), target, fail)))
-            return rateLimited(conversation.id, post).pipe(
-              Effect.retry({ schedule: throttleRetry, while: (error) => error instanceof Throttled }),
-              Effect.catchIf((error): error is Throttled => error instanceof Throttled, (error) => Effect.fail(fail(`DingTalk kept throttling: ${error.detail}`))),
-              Effect.as("sent" as const),
-              Effect.catchIf((error): error is WebhookExpired => error instanceof WebhookExpired, () => Effect.succeed("expired" as const))
-            )
+            return sendPart(conversation.id, post, fail)
           }
           const webhookLive = request.kind === "image" && startedAt < conversation.webhookExpiresAt - WEBHOOK_EXPIRY_MARGIN_MS && (yield* webhookAllowed(conversation))
+          if (!webhookLive && conversation.type === "single" && conversation.lastSenderStaffId === undefined) {
+            return yield* failure(conversation, "openapi", 0)(
+              `${request.kind === "file" ? "files go" : "this picture must go"} through the robot OpenAPI, which needs the user's staff ID, and this 1:1 chat is with someone outside the organisation`
+            )
+          }
           const routes: Array<ReplyRoute> = [webhookLive ? "webhook" : "openapi"]
           if ((yield* attempt(routes[0]!)) === "expired") {
             routes.push("openapi")

@@ -11,8 +11,11 @@ import { type CardEnding, type CardFailed, Cards, type CardTarget } from "./Card
 /** A card following one turn. */
 export interface LiveCard {
   readonly outTrackId: string
-  /** Shows `content` soon (creates the card on the first call); returns at once. */
-  readonly show: (content: string, hasText: boolean) => Effect.Effect<void>
+  /**
+   * Shows the content soon (creates the card on the first call); returns at once. `render` is called only
+   * when a call goes out, so a fast stream of changes costs one rendering per update, not one per change.
+   */
+  readonly show: (render: () => string, hasText: boolean) => Effect.Effect<void>
   /** Ends the card with `content`: true when the card holds it, false when the caller must send it as markdown. */
   readonly finish: (content: string, ending: CardEnding) => Effect.Effect<boolean>
   /** The card failed and was given up. */
@@ -34,7 +37,7 @@ export const makeLiveCard = (target: CardTarget): Effect.Effect<LiveCard, never,
     const cards = yield* Cards
     const outTrackId = `card_${randomUUID()}`
     // Capacity one, sliding: a newer text replaces one not yet sent.
-    const latest = yield* Queue.sliding<{ content: string; hasText: boolean }>(1)
+    const latest = yield* Queue.sliding<{ render: () => string; hasText: boolean }>(1)
     let created = false
     let failed = false
     let lastCallAt = 0
@@ -49,9 +52,10 @@ export const makeLiveCard = (target: CardTarget): Effect.Effect<LiveCard, never,
         yield* cards.pause(error)
       })
 
-    const sendOne = (item: { content: string; hasText: boolean }) =>
+    const sendOne = (item: { render: () => string; hasText: boolean }) =>
       Effect.gen(function*() {
-        const result = yield* Effect.result(created ? cards.stream(outTrackId, item.content, false) : cards.create(target, outTrackId, item.content))
+        const content = item.render()
+        const result = yield* Effect.result(created ? cards.stream(outTrackId, content, false) : cards.create(target, outTrackId, content))
         // Spacing counts from the end of a call, so no two calls ever arrive closer than the interval.
         lastCallAt = yield* Clock.currentTimeMillis
         if (result._tag === "Failure") {
@@ -102,7 +106,7 @@ export const makeLiveCard = (target: CardTarget): Effect.Effect<LiveCard, never,
 
     return {
       outTrackId,
-      show: (content, hasText) => failed ? Effect.void : Queue.offer(latest, { content, hasText }).pipe(Effect.asVoid),
+      show: (render, hasText) => failed ? Effect.void : Queue.offer(latest, { render, hasText }).pipe(Effect.asVoid),
       finish,
       failed: () => failed,
       firstTextAt: () => firstTextAt,

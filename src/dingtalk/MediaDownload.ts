@@ -12,7 +12,7 @@ import https from "node:https"
 import path from "node:path"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { isInside, safeFileName } from "../core/SafeFileName.js"
-import { AccessToken } from "./AccessToken.js"
+import { AccessToken, retryWithFreshToken, TokenRejected } from "./AccessToken.js"
 import { DingTalkHttp } from "./DingTalkHttp.js"
 
 /** The file is larger than `BRIDGE_MAX_ATTACHMENT_BYTES`; nothing was written. */
@@ -139,6 +139,7 @@ export const sniffMime = (head: Buffer): string | undefined => {
   if (head.subarray(0, 4).toString("latin1") === "RIFF" && head.subarray(8, 12).toString("latin1") === "WEBP") return "image/webp"
   if (head.subarray(0, 5).toString("latin1") === "%PDF-") return "application/pdf"
   if (head.subarray(0, 6).toString("latin1") === "#!AMR\n") return "audio/amr"
+  if (head.subarray(4, 8).toString("latin1") === "ftyp") return "video/mp4"
   return undefined
 }
 
@@ -188,7 +189,7 @@ export class MediaDownload extends Context.Service<MediaDownload, {
           }, { headers: { "x-acs-dingtalk-access-token": Redacted.value(token) } }).pipe(Effect.mapError((error) => fail(error.message)))
           if (answer.status === 401) {
             yield* tokens.invalidate
-            return yield* Effect.fail(new TokenRejected())
+            return yield* new TokenRejected({ detail: "HTTP 401" })
           }
           const detail = JSON.stringify(answer.body ?? null).slice(0, 200)
           if (answer.status !== 200) return yield* fail(`the robot download API answered HTTP ${answer.status}: ${detail}`)
@@ -198,10 +199,7 @@ export class MediaDownload extends Context.Service<MediaDownload, {
           return yield* Effect.try({ try: () => new URL(url), catch: () => fail("the robot download API gave an invalid downloadUrl") })
         })
         // A rejected token is refreshed once.
-        return attempt.pipe(
-          Effect.retry({ times: 1, while: (error) => error instanceof TokenRejected }),
-          Effect.catchIf((error): error is TokenRejected => error instanceof TokenRejected, () => Effect.fail(fail("DingTalk rejected a fresh access token")))
-        )
+        return retryWithFreshToken(attempt, () => fail("DingTalk rejected a fresh access token"))
       }
 
       const download = Effect.fn("MediaDownload.download")(function*(request: DownloadRequest) {
@@ -250,7 +248,3 @@ export class MediaDownload extends Context.Service<MediaDownload, {
 }
 
 const removeQuietly = (file: string) => Effect.promise(() => fs.promises.rm(file, { force: true }).catch(() => undefined))
-
-class TokenRejected {
-  readonly _tag = "TokenRejected"
-}

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto"
 import http from "node:http"
 import https from "node:https"
 import { BridgeConfig } from "../core/BridgeConfig.js"
-import { AccessToken } from "./AccessToken.js"
+import { AccessToken, retryWithFreshToken, TokenRejected } from "./AccessToken.js"
 
 /** DingTalk's media types: what the upload is for. */
 export type MediaType = "image" | "file" | "voice" | "video"
@@ -34,10 +34,6 @@ export class MediaUploadFailed extends Schema.TaggedError<MediaUploadFailed>()("
 
 /** Answers of `/media/upload` that mean "the access token is bad" (legacy errcodes). */
 const TOKEN_ERRCODES = new Set([40001, 40014, 42001, 88])
-
-class TokenRejected {
-  readonly _tag = "TokenRejected"
-}
 
 /** Quotes a file name for a multipart header (no quotes or line breaks can end it early). */
 const headerName = (fileName: string) => fileName.replace(/["\r\n\\]/g, "_")
@@ -109,7 +105,7 @@ export class MediaUpload extends Context.Service<MediaUpload, {
           const errcode = json?.["errcode"]
           if (answer.status === 401 || (typeof errcode === "number" && TOKEN_ERRCODES.has(errcode))) {
             yield* tokens.invalidate
-            return yield* Effect.fail(new TokenRejected())
+            return yield* new TokenRejected({ detail: `HTTP ${answer.status}, errcode ${String(errcode)}` })
           }
           const mediaId = json?.["media_id"]
           if (answer.status !== 200 || (errcode !== undefined && errcode !== 0) || typeof mediaId !== "string" || mediaId === "") {
@@ -117,10 +113,7 @@ export class MediaUpload extends Context.Service<MediaUpload, {
           }
           return mediaId
         })
-        return yield* attempt.pipe(
-          Effect.retry({ times: 1, while: (error) => error instanceof TokenRejected }),
-          Effect.catchIf((error): error is TokenRejected => error instanceof TokenRejected, () => Effect.fail(fail("DingTalk rejected a fresh access token")))
-        )
+        return yield* retryWithFreshToken(attempt, () => fail("DingTalk rejected a fresh access token"))
       })
 
       return MediaUpload.of({ upload, maxBytes: settings.media.maxAttachmentBytes })

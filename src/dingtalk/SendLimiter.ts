@@ -16,13 +16,11 @@ export interface SendLimits {
   readonly windowMs: number
 }
 
-/** A slot in use: `freeAt` is unknown while its send is in flight. */
-interface Slot {
-  freeAt: number | undefined
-}
-
 interface KeyState {
-  readonly slots: Array<Slot>
+  /** Sends started and not yet answered: their slots are taken for at least a window more. */
+  inFlight: number
+  /** When each answered send's slot frees, oldest first (answers come in time order). */
+  readonly freeAt: Array<number>
   /** One acquirer at a time, first come first served. */
   readonly turn: Semaphore.Semaphore
   /** Completed (and replaced) whenever an in-flight send finishes. */
@@ -48,36 +46,34 @@ const makeMemory = ({ limit, windowMs }: SendLimits) => {
   const stateOf = (key: string) => {
     let state = keys.get(key)
     if (state === undefined) {
-      keys.set(key, state = { slots: [], turn: Semaphore.makeUnsafe(1), finished: Deferred.makeUnsafe<void>() })
+      keys.set(key, state = { inFlight: 0, freeAt: [], turn: Semaphore.makeUnsafe(1), finished: Deferred.makeUnsafe<void>() })
     }
     return state
   }
 
   // Waits for a free slot and takes it; holding `turn` keeps waiting sends in order.
-  const take = (state: KeyState): Effect.Effect<Slot> =>
+  const take = (state: KeyState): Effect.Effect<void> =>
     Effect.gen(function*() {
       while (true) {
         const now = yield* Clock.currentTimeMillis
         // Taken before looking at the slots, so a send finishing after the look still wakes us.
         const finished = state.finished
-        for (let i = state.slots.length - 1; i >= 0; i--) {
-          const freeAt = state.slots[i]!.freeAt
-          if (freeAt !== undefined && freeAt <= now) state.slots.splice(i, 1)
+        let expired = 0
+        while (expired < state.freeAt.length && state.freeAt[expired]! <= now) expired++
+        if (expired > 0) state.freeAt.splice(0, expired)
+        if (state.inFlight + state.freeAt.length < limit) {
+          state.inFlight++
+          return
         }
-        if (state.slots.length < limit) {
-          const slot: Slot = { freeAt: undefined }
-          state.slots.push(slot)
-          return slot
-        }
-        const known = state.slots.flatMap((slot) => (slot.freeAt === undefined ? [] : [slot.freeAt]))
-        if (known.length === 0) yield* Deferred.await(finished) // every slot in flight: wait for one to finish
-        else yield* Effect.sleep(Duration.millis(Math.min(...known) - now))
+        if (state.freeAt.length === 0) yield* Deferred.await(finished) // every slot in flight: wait for one to finish
+        else yield* Effect.sleep(Duration.millis(state.freeAt[0]! - now))
       }
     }).pipe(Semaphore.withPermit(state.turn))
 
-  const finish = (state: KeyState, slot: Slot) =>
+  const finish = (state: KeyState) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
-      slot.freeAt = now + windowMs
+      state.inFlight--
+      state.freeAt.push(now + windowMs)
       const finished = state.finished
       state.finished = Deferred.makeUnsafe<void>()
       Deferred.doneUnsafe(finished, Exit.void)
@@ -86,7 +82,7 @@ const makeMemory = ({ limit, windowMs }: SendLimits) => {
   return SendLimiter.of({
     withPermit: (key) => (effect) => {
       const state = stateOf(key)
-      return Effect.acquireUseRelease(take(state), () => effect, (slot) => finish(state, slot))
+      return Effect.acquireUseRelease(take(state), () => effect, () => finish(state))
     },
   })
 }

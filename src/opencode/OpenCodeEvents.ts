@@ -304,12 +304,17 @@ export class OpenCodeEvents extends Context.Service<OpenCodeEvents, {
 
       const connected = SubscriptionRef.get(state).pipe(Effect.map((s) => s.connected))
       const awaitConnected = (timeoutMs: number) =>
-        SubscriptionRef.changes(state).pipe(
-          Stream.filter((s) => s.connected || s.lastError !== undefined),
-          Stream.runHead,
-          Effect.timeoutOption(Duration.millis(timeoutMs)),
-          Effect.map((found) => Option.isSome(found) && Option.isSome(found.value) && found.value.value.connected)
-        )
+        // Every turn asks: answer from the current state when it is settled, without a stream per turn.
+        SubscriptionRef.get(state).pipe(Effect.flatMap((now) =>
+          now.connected || now.lastError !== undefined
+            ? Effect.succeed(now.connected)
+            : SubscriptionRef.changes(state).pipe(
+              Stream.filter((s) => s.connected || s.lastError !== undefined),
+              Stream.runHead,
+              Effect.timeoutOption(Duration.millis(timeoutMs)),
+              Effect.map((found) => Option.isSome(found) && Option.isSome(found.value) && found.value.value.connected)
+            )
+        ))
 
       return OpenCodeEvents.of({
         events: Stream.fromPubSub(pubsub),

@@ -41,7 +41,7 @@ export const cardSlice = (text: string, maxBytes: number): { readonly head: stri
 const CONTINUED = "\n\n*(continued below)*"
 
 /** What the card shows while the turn runs. */
-const liveContent = (state: LiveTurnState, maxBytes: number): string => {
+export const liveContent = (state: LiveTurnState, maxBytes: number): string => {
   const { head, rest } = cardSlice(state.text(), maxBytes)
   const status = state.retrying !== undefined ? `⏳ OpenCode is retrying: ${state.retrying}` : state.step === undefined ? "" : stepText(state.step)
   return [rest === "" ? head : `${head}${CONTINUED}`, status].filter((piece) => piece !== "").join("\n\n")
@@ -78,7 +78,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
       Effect.suspend(() => {
         latest = state
         if (card === undefined || !state.hasOutput()) return Effect.void
-        return card.show(liveContent(state, cards.maxBytes), state.text() !== "")
+        return card.show(() => liveContent(state, cards.maxBytes), state.text() !== "")
       })
 
     const finishCard = (state: LiveTurnState, ending: CardEnding, note: string) =>

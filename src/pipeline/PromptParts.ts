@@ -10,7 +10,7 @@ import { Effect, Fiber, Option, Scope } from "effect"
 import { pathToFileURL } from "node:url"
 import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
-import { type DownloadedFile, MediaDownload } from "../dingtalk/MediaDownload.js"
+import { type DownloadedFile, MediaDownload, type MediaDownloadError } from "../dingtalk/MediaDownload.js"
 import type { InboundMessage, MediaRef, QuotedMessage } from "../dingtalk/RobotMessage.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
 import type { PromptPart } from "../opencode/OpenCodeClient.js"
@@ -24,6 +24,10 @@ interface Saved {
 }
 
 const kindLabel: Record<MediaRef["kind"], string> = { picture: "Picture", file: "File", video: "Video", audio: "Voice message" }
+
+/** What the sender reads about a lost attachment: the size limit as is, other failures without DingTalk's raw answer (logged instead). */
+const forUser = (error: MediaDownloadError): string =>
+  error._tag === "AttachmentTooLarge" ? error.message : `Could not fetch ${error.fileName} from DingTalk (the link may have expired); please send it again.`
 
 /** A name for an attachment without one: `picture-<msgId>-<n>`. */
 const suggestedName = (message: InboundMessage, ref: MediaRef, index: number): string => {
@@ -81,7 +85,9 @@ export const makePromptParts = Effect.gen(function*() {
       const problems: Array<string> = []
       const folder = yield* folders.attachmentsFor(message.conversationId).pipe(Effect.result)
       if (folder._tag === "Failure") {
-        problems.push(folder.failure.message)
+        yield* metrics.increment("attachmentsFailed", attachments.length)
+        yield* Effect.logWarning("No attachments folder; attachments not saved").pipe(Effect.annotateLogs({ error: folder.failure.message }))
+        problems.push(`${attachments.length === 1 ? "The attachment" : "The attachments"} could not be saved: the agent's project folder is not available right now (the operator can see why in the logs).`)
         return { saved, problems }
       }
       const images = attachments.some((ref) => ref.kind === "picture") ? yield* takesImages(message.conversationId) : false
@@ -95,7 +101,7 @@ export const makePromptParts = Effect.gen(function*() {
         if (outcome._tag === "Failure") {
           yield* metrics.increment("attachmentsFailed")
           yield* Effect.logWarning("Attachment not saved").pipe(Effect.annotateLogs({ kind: ref.kind, error: outcome.failure.message }))
-          problems.push(outcome.failure.message)
+          problems.push(forUser(outcome.failure))
           continue
         }
         const file = outcome.success

@@ -47,16 +47,16 @@ describe("LiveCard", () => {
     const cards = fakeCards()
     return Effect.gen(function*() {
       const card = yield* makeLiveCard(target)
-      yield* card.show("a", true)
+      yield* card.show(() => "a", true)
       yield* settle
-      for (const text of ["ab", "abc", "abcd"]) yield* card.show(text, true)
+      for (const text of ["ab", "abc", "abcd"]) yield* card.show(() => text, true)
       yield* settle
       yield* TestClock.adjust("999 millis")
       yield* settle
       assert.deepStrictEqual(cards.calls.map((c) => c.kind), ["create"])
       yield* TestClock.adjust("1 millis")
       yield* settle
-      yield* card.show("abcde", true)
+      yield* card.show(() => "abcde", true)
       yield* settle
       yield* TestClock.adjust("500 millis")
       yield* settle
@@ -77,11 +77,11 @@ describe("LiveCard", () => {
     const cards = fakeCards({ callMs: 300 })
     return Effect.gen(function*() {
       const card = yield* makeLiveCard(target)
-      yield* card.show("a", true)
+      yield* card.show(() => "a", true)
       yield* settle
       yield* TestClock.adjust("300 millis") // create done at 300
       yield* settle
-      yield* card.show("ab", true)
+      yield* card.show(() => "ab", true)
       yield* settle
       yield* TestClock.adjust("1000 millis") // update starts at 1300
       yield* settle
@@ -100,7 +100,7 @@ describe("LiveCard", () => {
     return Effect.gen(function*() {
       const card = yield* makeLiveCard(target)
       for (let i = 1; i <= 6; i++) {
-        yield* card.show(`text ${i}`, true)
+        yield* card.show(() => `text ${i}`, true)
         yield* settle
         yield* TestClock.adjust("1 second")
         yield* settle

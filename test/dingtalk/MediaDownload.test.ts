@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import path from "node:path"
 import { ServicesLayer } from "../../src/app/BridgeLayer.js"
 import { BridgeConfig } from "../../src/core/BridgeConfig.js"
-import { MediaDownload } from "../../src/dingtalk/MediaDownload.js"
+import { MediaDownload, mimeOfName, sniffMime } from "../../src/dingtalk/MediaDownload.js"
 import { DingTalkEmulatorScoped } from "../../src/emulator/DingTalkEmulator.js"
 import { testEnv } from "../support/bridge.js"
 
@@ -26,6 +26,18 @@ const setup = (extra: Record<string, string> = {}) =>
 const filesIn = (directory: string) => fs.readdirSync(directory)
 
 describe("MediaDownload", () => {
+  it("tells common types from their first bytes, and from the extension", () => {
+    assert.strictEqual(sniffMime(PNG), "image/png")
+    assert.strictEqual(sniffMime(Buffer.from([0xff, 0xd8, 0xff, 0xe0])), "image/jpeg")
+    assert.strictEqual(sniffMime(Buffer.from("GIF89a....")), "image/gif")
+    assert.strictEqual(sniffMime(Buffer.from("%PDF-1.7")), "application/pdf")
+    assert.strictEqual(sniffMime(Buffer.from("#!AMR\n....")), "audio/amr")
+    assert.strictEqual(sniffMime(Buffer.from("\0\0\0\x18ftypmp42")), "video/mp4")
+    assert.isUndefined(sniffMime(Buffer.from("hello")))
+    assert.strictEqual(mimeOfName("build.LOG"), "text/plain")
+    assert.strictEqual(mimeOfName("x.unknown"), "application/octet-stream")
+  })
+
   it.live("saves the file under its sanitised name, with the type from its first bytes, never overwriting", () =>
     Effect.gen(function*() {
       const { emulator, directory, downloads } = yield* setup()

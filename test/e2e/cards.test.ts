@@ -3,11 +3,12 @@
  * bridge in-process, and the DingTalk emulator's AI-card endpoints. Checks what a user would see: a
  * card soon after the first token, growing text, the full answer at the end, markdown when cards fail.
  */
-import { type Context, Effect } from "effect"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Cards } from "../../src/dingtalk/Cards.js"
 import { type DingTalkEmulator, type EmulatedCard, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { OpenCodeEvents } from "../../src/opencode/OpenCodeEvents.js"
+import { getStats } from "../../src/mcp/GetStats.js"
 import { type FakeModel, startFakeModel, streamedText } from "../../src/testing/FakeModel.js"
 import { startBridge, testEnv } from "../support/bridge.js"
 import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
@@ -17,7 +18,7 @@ let model: FakeModel
 let opencode: RealOpenCode
 let emulator: DingTalkEmulator
 
-type BridgeContext = Context.Context<Cards | OpenCodeEvents>
+type BridgeContext = Effect.Success<ReturnType<typeof startBridge>>
 
 /** Runs an in-process bridge for the duration of `body`. */
 const withBridge = (env: Record<string, string>, body: (context: BridgeContext) => Promise<void>) =>
@@ -103,6 +104,9 @@ describe("live answers in AI cards, with a real OpenCode", () => {
       const status = await Effect.runPromise(Cards.use((cards) => cards.status).pipe(Effect.provideContext(context)))
       expect(status.pauseReason).toMatch(/403/)
       expect(status.pausedUntil).toBeGreaterThan(Date.now())
+      const stats = await Effect.runPromise(getStats.call({}).pipe(Effect.provideContext(context)))
+      expect(stats.structured?.cards).toMatchObject({ enabled: true, paused: true, fallbacks: 1 })
+      expect(JSON.stringify(stats.structured?.cards)).toMatch(/Card\.Instance\.Write/)
     })
   }, 60_000)
 

@@ -137,7 +137,7 @@ describe("pictures, files and voice with a real OpenCode", () => {
       const texts = replies.map((reply) => reply.text)
       expect(texts).toContainEqual(expect.stringContaining("I could not read that picture message: it came without a download code"))
       expect(texts).toContainEqual(expect.stringContaining("I cannot read unknownMsgType messages yet"))
-      expect(texts).toContainEqual(expect.stringContaining("Could not fetch gone.log from DingTalk: the download answered HTTP 403"))
+      expect(texts).toContainEqual(expect.stringContaining("Could not fetch gone.log from DingTalk (the link may have expired); please send it again."))
       expect(texts).toContain("ECHO: still there?")
     })
   }, 60_000)

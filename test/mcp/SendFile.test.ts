@@ -113,6 +113,12 @@ describe("dingtalk_send_file", () => {
       const unknown = await call({ conversationId: "cid-nobody", base64: "eA==", fileName: "x.txt" })
       expect(textOf(unknown)).toContain("dingtalk_list_conversations")
       expect(emulator.uploads.length).toBe(uploads)
+      // A 1:1 chat with someone outside the organisation (no staff ID) cannot get files: DingTalk sends them only by OpenAPI.
+      emulator.pushMessage({ conversationId: "cid-outsider", senderStaffId: null, text: "hi" })
+      await emulator.waitForReplies(1, { conversationId: "cid-outsider", timeoutMs: 10_000 })
+      const outsider = await call({ conversationId: "cid-outsider", base64: "eA==", fileName: "x.txt" })
+      expect(outsider.isError).toBe(true)
+      expect(textOf(outsider)).toContain("this 1:1 chat is with someone outside the organisation")
     })
   }, 30_000)
 })
