@@ -52,6 +52,9 @@ export const chatPageHtml = (messages: MessagesShape): string => {
   label { font-size: 12px; color: #8f959e; }
   label.attach { font-size: 18px; cursor: pointer; align-self: center; }
   .msg img { max-width: 100%; border-radius: 6px; display: block; margin-top: 4px; }
+  .actions { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }
+  .actions button { padding: 4px 10px; font-size: 13px; }
+  .actions button.reject { background: #f5222d; }
 </style>
 </head>
 <body>
@@ -114,6 +117,27 @@ async function api(path, body) {
   const response = await fetch(path, body === undefined ? { headers } : { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) })
   return response.json()
 }
+// The agent's permission requests and questions get buttons that send the typed answer (e.g. "/allow 1").
+// Matched by their emoji and "(#n", which every language keeps.
+function actionsFor(text) {
+  const permission = /^🔐 .*?\\(#(\\d+)\\)/.exec(text)
+  if (permission) {
+    const n = permission[1]
+    return [[T["page.allowOnce"], "/allow " + n, ""], [T["page.always"], "/always " + n, ""], [T["page.reject"], "/deny " + n, "reject"]]
+  }
+  const question = /^❓ .*?\\(#(\\d+)/.exec(text)
+  if (question) {
+    const options = [...text.matchAll(/^(\\d+)\\. \\*\\*(.+?)\\*\\*/gm)].map((m) => [m[2], m[1], ""])
+    return [...options, [T["page.skip"], "/skip " + question[1], "reject"]]
+  }
+  return []
+}
+function actionsHtml(text) {
+  const actions = actionsFor(text)
+  if (actions.length === 0) return ""
+  return '<div class="actions">' + actions.map(([label, send, kind]) =>
+    '<button type="button" class="' + kind + '" data-send="' + escapeHtml(send) + '">' + escapeHtml(label) + "</button>").join("") + "</div>"
+}
 function renderChats() {
   $("chats").innerHTML = state.chats.map((c) => '<li data-id="' + c.id + '" class="' + (c.id === state.active ? "active" : "") + '">' +
     escapeHtml(c.title) + "<small>" + escapeHtml(c.type === "2" ? T["page.group"] : T["page.oneOnOne"]) + " · " + escapeHtml(c.id) + "</small></li>").join("")
@@ -131,7 +155,7 @@ async function refresh() {
     state.shown = key
     $("messages").innerHTML = data.messages.map((m) => '<div class="msg ' + (m.from === "user" ? "user" : m.from === "card" ? "robot card" : "robot") + '" data-from="' + m.from + '">' +
       '<div class="meta">' + escapeHtml(m.from === "user" ? m.sender : T["page.robot"]) + " · " + new Date(m.at).toLocaleTimeString() + (m.route && m.route !== "webhook" ? " · " + escapeHtml(fill(T["page.via"], { route: m.route })) : "") + (m.card ? " · " + escapeHtml(fill(T["page.cardMeta"], { state: T["page.card." + m.card] ?? m.card, updates: m.updates })) : "") + "</div>" +
-      (m.from === "user" ? escapeHtml(m.text) : markdown(m.text)) + fileHtml(m.file) + "</div>").join("")
+      (m.from === "user" ? escapeHtml(m.text) : markdown(m.text) + actionsHtml(m.text)) + fileHtml(m.file) + "</div>").join("")
     $("messages").scrollTop = $("messages").scrollHeight
   }
   const s = data.stats
@@ -173,6 +197,12 @@ async function newChat(type) {
 }
 $("new-chat").onclick = () => newChat("1")
 $("new-group").onclick = () => newChat("2")
+$("messages").onclick = async (event) => {
+  const button = event.target.closest("button[data-send]")
+  if (!button || !state.active) return
+  await api("/api/send", { conversationId: state.active, sender: $("composer").sender.value || T["page.defaultSender"], text: button.dataset.send })
+  refresh()
+}
 $("composer").onsubmit = async (event) => {
   event.preventDefault()
   const form = event.target

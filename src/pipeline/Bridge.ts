@@ -18,6 +18,10 @@ import { Cards } from "../dingtalk/Cards.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
+import { ChatSettings } from "./ChatSettings.js"
+import { Interactions } from "./Interactions.js"
+import { isAnswer } from "./InteractiveCommands.js"
+import { CARD_TOPIC } from "../dingtalk/StreamClient.js"
 import { makeAccessReplies } from "./AccessReplies.js"
 import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
@@ -48,7 +52,9 @@ export class Bridge extends Context.Service<Bridge, {
       const opencode = yield* OpenCodeClient
       const access = yield* AccessPolicy
       const messages = yield* Messages
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | Messages>()
+      const interactions = yield* Interactions
+      const chatSettings = yield* ChatSettings
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | ChatSettings | Messages>()
       const inbox = yield* Effect.serviceOption(Inbox)
       const clusterTurns = yield* Effect.serviceOption(ClusterTurns)
       const scope = yield* Scope.Scope
@@ -90,6 +96,8 @@ export class Bridge extends Context.Service<Bridge, {
             messages.text("status.allChats", { running: scheduler.inFlight(), waiting: scheduler.depth() }),
             messages.text("status.dingtalk", { state: messages.text(`connection.${connection.state}`) }),
             messages.text("status.opencode", { state: messages.text(reachable ? "status.reachable" : "status.unreachable") }),
+            ...(yield* chatSettings.statusLines(conversationId)),
+            ...(yield* interactions.statusLines(conversationId)),
           ].join("\n")
         }).pipe(Effect.withSpan("Bridge.status"))
 
@@ -105,6 +113,8 @@ export class Bridge extends Context.Service<Bridge, {
             return sessionId === undefined
               ? notify(conversationId, messages.text("stop.nothingRunning"))
               : opencode.abort(sessionId).pipe(
+                // OpenCode leaves the aborted turn's permission requests and questions pending: close them.
+                Effect.andThen(interactions.withdraw(conversationId, "stopped")),
                 Effect.catch((error) =>
                   Effect.logWarning("Could not stop the turn").pipe(
                     Effect.annotateLogs({ error: error.message }),
@@ -158,7 +168,16 @@ export class Bridge extends Context.Service<Bridge, {
             case "Command":
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
+            case "Interactive": {
+              yield* metrics.increment("commands")
+              const who = { conversationId, senderKey: message.senderKey, senderId: message.senderId, senderNick: message.senderNick }
+              // Answers act at once: the turn they unblock is running in this very conversation.
+              return yield* isAnswer(decided.command) ? interactions.answer(who, decided.command) : inBackground(chatSettings.run(message, decided.command))
+            }
             case "Turn": {
+              // While the agent waits for a question's answer, a plain message is that answer.
+              const who = { conversationId, senderKey: message.senderKey, senderId: message.senderId, senderNick: message.senderNick }
+              if (yield* interactions.answerText(who, decided.text)) return
               // Cluster mode: the conversation's entity (on whichever runner owns it) runs the turn.
               if (Option.isSome(clusterTurns)) return yield* clusterTurns.value.submit(message, decided.text, queuedAt)
               const journal = Option.isSome(inbox) ? yield* inbox.value.record(message, decided.text, queuedAt) : undefined
@@ -168,7 +187,8 @@ export class Bridge extends Context.Service<Bridge, {
               const prompt = yield* promptParts.prepare(message, decided.text)
               const turn = prompt.pipe(
                 Effect.flatMap((parts) => parts.length === 0 ? (journal === undefined ? Effect.void : journal.delivered) : runTurn(message, parts, running, queuedAt, journal)),
-                Option.isSome(span) ? Effect.withParentSpan(span.value) : identity
+                Option.isSome(span) ? Effect.withParentSpan(span.value) : identity,
+                interactions.duringTurn(conversationId, message.senderKey, message.senderNick)
               )
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
@@ -185,6 +205,8 @@ export class Bridge extends Context.Service<Bridge, {
 
       const frames = stream.frames.pipe(
         Stream.tap(() => metrics.increment("received")),
+        // Card button clicks are not robot messages: they answer the agent's requests.
+        Stream.filterEffect((frame) => frame.topic === CARD_TOPIC ? interactions.cardFrame(frame.data).pipe(Effect.as(false)) : Effect.succeed(true)),
         Stream.mapEffect((frame) => decodeFrame(frame, robotCode)),
         // A rejected frame is counted and logged, then dropped (it was acked already).
         Stream.filterMapEffect((decoded) =>

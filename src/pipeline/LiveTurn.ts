@@ -14,7 +14,7 @@ import { type LiveCard, makeLiveCard } from "../dingtalk/LiveCard.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { followTurn } from "../opencode/FollowTurn.js"
 import { type LiveTurnState, stepText } from "../opencode/LiveTurnState.js"
-import { type PromptOptions, type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type PromptOptions, type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
 import { explain } from "./Explain.js"
 
 /** How a live turn was shown. */
@@ -45,22 +45,18 @@ export const liveContent = (state: LiveTurnState, maxBytes: number, messages: Me
   return [rest === "" ? head : [head, messages.text("live.continued")].join("\n\n"), status].filter((piece) => piece !== "").join("\n\n")
 }
 
-/** Runs the turn in `sessionId` with live output; fails like a blocking turn would. */
-export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object, prompt?: PromptOptions) =>
+/**
+ * One "still working" message after `BRIDGE_PROGRESS_AFTER_MS`, at most one per conversation per 5 minutes,
+ * naming the current step when there is one. Runs in the current scope: end the scope when the turn ends.
+ */
+export const progressNotice = (conversationId: string, running: object, step: () => string | undefined) =>
   Effect.gen(function*() {
     const settings = yield* BridgeConfig
-    const cards = yield* Cards
     const delivery = yield* Delivery
     const metrics = yield* BridgeMetrics
     const messages = yield* Messages
-    const conversationId = message.conversationId
-    const target = { conversationId, conversationType: message.conversationType, senderStaffId: message.senderStaffId }
-    const card: LiveCard | undefined = (yield* cards.usable(target)) ? yield* makeLiveCard(target) : undefined
     const startedAt = yield* Clock.currentTimeMillis
-    let latest: LiveTurnState | undefined
-
-    // Without a card: one short message naming the current step when the turn runs long.
-    const progress = card !== undefined ? undefined : yield* Effect.forkScoped(Effect.gen(function*() {
+    return yield* Effect.forkScoped(Effect.gen(function*() {
       yield* Effect.sleep(Duration.millis(settings.cards.progressAfterMs))
       const now = yield* Clock.currentTimeMillis
       const log = progressLogs.get(running) ?? new Map<string, number>()
@@ -68,11 +64,31 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
       const last = log.get(conversationId)
       if (last !== undefined && now - last < PROGRESS_EVERY_MS) return
       log.set(conversationId, now)
+      const current = step()
       const working = messages.text("live.stillWorking", { seconds: Math.round((now - startedAt) / 1000) })
-      const text = latest?.step === undefined ? working : [working, messages.text("live.currentStep", { step: stepText(latest.step) })].join(" ")
+      const text = current === undefined ? working : [working, messages.text("live.currentStep", { step: current })].join(" ")
       yield* metrics.increment("progressNotices")
       yield* delivery.send({ conversationId, text, format: "text" }).pipe(Effect.ignore)
     }))
+  })
+
+/** Runs the turn in `sessionId` with live output; fails like a blocking turn would. */
+export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object, prompt?: PromptOptions) =>
+  Effect.gen(function*() {
+    const settings = yield* BridgeConfig
+    const cards = yield* Cards
+    const metrics = yield* BridgeMetrics
+    const opencode = yield* OpenCodeClient
+    const messages = yield* Messages
+    const conversationId = message.conversationId
+    const target = { conversationId, conversationType: message.conversationType, senderStaffId: message.senderStaffId }
+    const card: LiveCard | undefined = (yield* cards.usable(target)) ? yield* makeLiveCard(target) : undefined
+    let latest: LiveTurnState | undefined
+
+    // Without a card: one short message naming the current step when the turn runs long.
+    const progress = card !== undefined
+      ? undefined
+      : yield* progressNotice(conversationId, running, () => (latest?.step === undefined ? undefined : stepText(latest.step)))
 
     const changed = (state: LiveTurnState) =>
       Effect.suspend(() => {
@@ -95,7 +111,15 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
       })
 
     const followed = yield* followTurn({ sessionId, parts, ...(prompt === undefined ? {} : { prompt }), timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
-      Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress))
+      Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress)),
+      // Shutting down mid-turn: the turn stops in OpenCode (a busy session would swallow the next prompt) and the
+      // card does not keep spinning. Bounded: the shutdown must go on.
+      Effect.onInterrupt(() =>
+        Effect.all([
+          opencode.abort(sessionId),
+          latest === undefined ? Effect.void : finishCard(latest, "failed", messages.text("live.interrupted")),
+        ], { concurrency: 2, discard: true }).pipe(Effect.timeout(Duration.seconds(3)), Effect.ignore)
+      )
     )
     const state = followed.state
     if (followed._tag === "TimedOut") {
@@ -109,6 +133,7 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
     }
     if (state.error !== undefined) {
       const error = new TurnFailed({ sessionId, name: state.error.name ?? "error", detail: describe(state.error.data) })
+      // Like the chat reply: the error's name only; details stay in the operator's logs.
       yield* finishCard(state, "failed", messages.text("turn.failedPrefix", { reason: explain(error, messages) }))
       return yield* error
     }

@@ -4,6 +4,7 @@
  */
 import type { MessagesShape } from "../core/Messages.js"
 import { supportedTypes, type InboundMessage, type MalformedProblem } from "../dingtalk/RobotMessage.js"
+import { changesSettings, type InteractiveCommand, parseInteractive } from "./InteractiveCommands.js"
 
 /** Chat commands. */
 export const commands = ["new", "stop", "status", "help"] as const
@@ -14,6 +15,7 @@ export type Command = typeof commands[number]
 export type Route =
   | { readonly _tag: "Turn"; readonly text: string }
   | { readonly _tag: "Command"; readonly command: Command }
+  | { readonly _tag: "Interactive"; readonly command: InteractiveCommand }
   | { readonly _tag: "Pair"; readonly code: string }
   | { readonly _tag: "Unsupported"; readonly msgtype: string }
   | { readonly _tag: "Malformed"; readonly msgtype: string; readonly reason: string; readonly problem: MalformedProblem }
@@ -25,7 +27,8 @@ export const groupAdminCommands: ReadonlyArray<Command> = []
 
 /** Whether a route needs an admin: `/pair` always, the commands above in groups. */
 export const needsAdmin = (decided: Route, conversationType: InboundMessage["conversationType"]): boolean =>
-  decided._tag === "Pair" || (decided._tag === "Command" && conversationType === "group" && groupAdminCommands.includes(decided.command))
+  decided._tag === "Pair" || (decided._tag === "Command" && conversationType === "group" && groupAdminCommands.includes(decided.command)) ||
+  (decided._tag === "Interactive" && conversationType === "group" && changesSettings(decided.command))
 
 /** Decides the route of a message (the access policy has let its sender in). */
 export const route = (message: InboundMessage, maxInputBytes: number): Route => {
@@ -41,6 +44,8 @@ export const route = (message: InboundMessage, maxInputBytes: number): Route => 
   if (pair !== null) return { _tag: "Pair", code: pair[1] ?? "" }
   const command = /^\/(\w+)\s*$/.exec(text)?.[1]?.toLowerCase()
   if (command !== undefined && (commands as ReadonlyArray<string>).includes(command)) return { _tag: "Command", command: command as Command }
+  const interactive = parseInteractive(text)
+  if (interactive !== undefined) return { _tag: "Interactive", command: interactive }
   return { _tag: "Turn", text }
 }
 
