@@ -216,7 +216,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 describe("the sandbox page", () => {
   it.runIf(existsSync(CHROMIUM))("shows an AI card growing as OpenCode streams, then finished (node dist/main.js, headless Chromium)", async () => {
     const port = await freePort()
-    const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-cards-")) })
+    const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-cards-")), BRIDGE_LANGUAGE: "en" })
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] })
     try {
       await server.initialize()
