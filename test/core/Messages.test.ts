@@ -12,7 +12,9 @@ import { BridgeConfig } from "../../src/core/BridgeConfig.js"
 import { catalogues, fill, languages, type MessageKey, Messages, messagesFor, placeholdersIn } from "../../src/core/Messages.js"
 import { chatPageHtml } from "../../src/app/ChatPageHtml.js"
 import { supportedTypes } from "../../src/dingtalk/RobotMessage.js"
-import { bridgeFixture } from "../support/bridge.js"
+import { DingTalkEmulatorScoped } from "../../src/emulator/DingTalkEmulator.js"
+import { FakeOpenCodeScoped } from "../../src/testing/FakeOpenCode.js"
+import { bridgeFixture, startBridge, testEnv } from "../support/bridge.js"
 
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src")
 const HAN = /\p{Script=Han}/u
@@ -54,6 +56,7 @@ describe("catalogue", () => {
         Effect.provide(BridgeConfig.layerFrom({ DINGTALK_CLIENT_ID: "id", DINGTALK_CLIENT_SECRET: "secret", ...env }))
       )
       assert.strictEqual(yield* languageOf({}), "zh-CN")
+      assert.strictEqual(yield* languageOf({ BRIDGE_LANGUAGE: "" }), "zh-CN")
       assert.strictEqual(yield* languageOf({ BRIDGE_LANGUAGE: "en" }), "en")
       assert.strictEqual(yield* languageOf({ BRIDGE_LANGUAGE: "zh" }), "zh-CN")
       assert.strictEqual(yield* languageOf({ BRIDGE_LANGUAGE: "EN-us" }), "en")
@@ -68,7 +71,12 @@ describe("catalogue", () => {
 describe("through the bridge", () => {
   it.live("/help is answered in Chinese when BRIDGE_LANGUAGE is not set", () =>
     Effect.gen(function*() {
-      const { emulator } = yield* bridgeFixture({ env: { BRIDGE_LANGUAGE: "" } })
+      const emulator = yield* DingTalkEmulatorScoped()
+      const opencode = yield* FakeOpenCodeScoped()
+      // The variable truly unset (testEnv sets en for the other tests).
+      const { BRIDGE_LANGUAGE: _unset, ...env } = testEnv(emulator, opencode.url)
+      yield* startBridge(env)
+      yield* Effect.promise(() => emulator.waitForConnections(1))
       emulator.pushMessage({ text: "/help", conversationId: "cid-help" })
       const [reply] = yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-help" }))
       assert.strictEqual(reply!.text, messagesFor("zh-CN").text("help.text", { types: supportedTypes.join(", ") }))
