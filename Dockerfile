@@ -22,6 +22,8 @@ COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist ./dist
 COPY README.md LICENSE .env.example ./
+# The state directory (conversations, pairings, the inbox) is a volume the unprivileged user must own.
+RUN mkdir -p /home/node/.local/state && chown -R node:node /home/node/.local
 USER node
 # /healthz is served on 127.0.0.1 inside the container; serving MCP to other hosts needs MCP_HTTP_HOST=0.0.0.0 and MCP_HTTP_TOKEN.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -6,6 +6,7 @@ import { defineTool, ToolError } from "./Tool.js"
 /** The tool. */
 export const approvePairing = defineTool({
   name: "dingtalk_approve_pairing",
+  annotations: { title: "Approve a DingTalk pairing code", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   description:
     "Approve a DingTalk user who asked for access: with DINGTALK_ACCESS=pairing, the robot answers an unknown sender with a " +
     "one-time code (6 letters/digits, valid 1 hour) instead of forwarding their message. Use this only when the operator " +

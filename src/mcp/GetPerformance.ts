@@ -8,6 +8,7 @@ const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10
 /** The tool. */
 export const getPerformance = defineTool({
   name: "dingtalk_get_performance",
+  annotations: { title: "DingTalk bridge performance", readOnlyHint: true, openWorldHint: false },
   description:
     "Show the DingTalk bridge's performance: queue depth (now and max), OpenCode turns in flight, latency (p50/p90/p99 ms) " +
     "of OpenCode turns, queue wait, the bridge's own overhead and reply delivery, AI cards (OpenCode's first text → first card update p50/p99, " +

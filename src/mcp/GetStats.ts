@@ -13,6 +13,7 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
 /** The tool. */
 export const getStats = defineTool({
   name: "dingtalk_get_stats",
+  annotations: { title: "DingTalk bridge health", readOnlyHint: true, openWorldHint: false },
   description:
     "Show the DingTalk bridge's health: connection state (connecting, connected, backoff, failed), reconnects, last error, " +
     "counts of messages received, duplicates, malformed, denied, processed, failed and replies sent, AI cards (on, paused and why, created, updates, " +

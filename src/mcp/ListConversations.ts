@@ -6,6 +6,7 @@ import { asJson, defineTool } from "./Tool.js"
 /** The tool. */
 export const listConversations = defineTool({
   name: "dingtalk_list_conversations",
+  annotations: { title: "List DingTalk conversations", readOnlyHint: true, openWorldHint: false },
   description:
     "List the DingTalk conversations the robot has received messages from, most recently active first: " +
     "conversation ID, type (1:1 or group), group title or sender, last activity and when the reply webhook expires. " +

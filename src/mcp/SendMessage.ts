@@ -6,6 +6,7 @@ import { defineTool, ToolError } from "./Tool.js"
 /** The tool. */
 export const sendMessage = defineTool({
   name: "dingtalk_send_message",
+  annotations: { title: "Send a DingTalk message", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
   description:
     "Send a message to a DingTalk conversation (1:1 chat or group) that the robot has received a message from. " +
     "Use dingtalk_list_conversations first to find the conversation ID. Long messages are split into numbered parts. " +

@@ -38,9 +38,16 @@ const sendAfterExpiry = async (env: Record<string, string>) => {
   return server
 }
 
+/** stderr arrives through its own pipe, after the tool's answer on stdout at times: give it a moment. */
+const settle = async (server: { stderr: () => string }, done: (stderr: string) => boolean) => {
+  const deadline = Date.now() + 3_000
+  while (!done(server.stderr()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+}
+
 describe("logging inside tool calls", () => {
   it("with LOG_FORMAT=json a line logged inside a tool call is JSON on stderr at the app's level", async () => {
     const server = await sendAfterExpiry({ LOG_FORMAT: "json", LOG_LEVEL: "info" })
+    await settle(server, (stderr) => stderr.includes(EXPIRED))
     const line = server.stderr().split("\n").find((l) => l.includes(EXPIRED))
     expect(line).toBeDefined()
     const parsed = JSON.parse(line!)
@@ -51,6 +58,7 @@ describe("logging inside tool calls", () => {
 
   it("LOG_LEVEL=warn keeps the same info line out of stderr", async () => {
     const server = await sendAfterExpiry({ LOG_FORMAT: "json", LOG_LEVEL: "warn" })
+    await settle(server, () => false)
     expect(server.stderr()).not.toContain(EXPIRED)
   }, 30_000)
 })

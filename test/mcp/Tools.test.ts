@@ -32,7 +32,14 @@ describe("MCP tools", () => {
       assert.deepStrictEqual(tools.find((t) => t.name === "dingtalk_send_file")?.annotations, {
         title: "Send a file to DingTalk", readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true,
       })
+      // Every tool says whether it changes anything: the reading ones are read-only, the sending ones are not.
+      const readOnly = Object.fromEntries(tools.map((t) => [t.name, t.annotations?.readOnlyHint]))
+      assert.deepStrictEqual(readOnly, {
+        dingtalk_send_message: false, dingtalk_list_conversations: true, dingtalk_get_stats: true,
+        dingtalk_get_performance: true, dingtalk_approve_pairing: false, dingtalk_send_file: false,
+      })
       for (const tool of tools) {
+        assert.isString(tool.annotations?.title)
         assert.strictEqual(tool.inputSchema.type, "object")
         for (const field of Object.values(tool.inputSchema.properties ?? {})) assert.isString((field as { description?: string }).description)
       }
