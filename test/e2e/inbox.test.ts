@@ -2,11 +2,12 @@
  * The durable inbox, as users run the bridge (`node dist/main.js`): SIGKILL after the ack and before
  * the answer, then a restart — every message answered exactly once, in its conversation's order.
  */
-import { mkdtempSync, readdirSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { describe, expect, it } from "vitest"
 import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
+import { JOURNAL_FILE, replayJournal } from "../../src/pipeline/Inbox.js"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
 import { spawnMain } from "../support/mcpProcess.js"
 import { cleanupAfterEach } from "../support/resources.js"
@@ -33,7 +34,11 @@ const setup = async () => {
     await server.initialize()
     return server
   }
-  const inboxFiles = () => readdirSync(stateDir).filter((name) => name.endsWith(".inbox")).flatMap((dir) => readdirSync(path.join(stateDir, dir)))
+  // The messages the journal still holds (its lines replayed as the bridge does on start).
+  const inboxFiles = () => readdirSync(stateDir).filter((name) => name.endsWith(".inbox")).flatMap((dir) => {
+    const journal = path.join(stateDir, dir, JOURNAL_FILE)
+    return existsSync(journal) ? replayJournal(readFileSync(journal, "utf8")).pending.map((entry) => entry.key) : []
+  })
   return { emulator, opencode, start, inboxFiles }
 }
 
