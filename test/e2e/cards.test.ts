@@ -12,6 +12,7 @@ import { getStats } from "../../src/mcp/GetStats.js"
 import { type FakeModel, startFakeModel, streamedText } from "../../src/testing/FakeModel.js"
 import { startBridge, testEnv } from "../support/bridge.js"
 import { freePort } from "../support/resources.js"
+import { waitUntil } from "../support/waitUntil.js"
 import { haveChromium, launchChromium, spawnSandbox, waitForChatPage } from "../support/sandboxPage.js"
 import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
 
@@ -186,7 +187,7 @@ describe("live answers in AI cards, with a real OpenCode", () => {
       await opencode.restart()
       const events = await Effect.runPromise(OpenCodeEvents.use((events) => Effect.gen(function*() {
         // The stream notices the restart and opens again on its backoff.
-        yield* Effect.promise(() => waitUntil(async () => (await Effect.runPromise(events.status)).reconnects >= 1, 30_000))
+        yield* Effect.promise(() => waitUntil("a reconnect", async () => (await Effect.runPromise(events.status)).reconnects >= 1, { timeoutMs: 30_000, everyMs: 100 }))
         return yield* events.status
       })).pipe(Effect.provideContext(context)))
       expect(events.connected).toBe(true)
@@ -198,14 +199,6 @@ describe("live answers in AI cards, with a real OpenCode", () => {
     })
   }, 90_000)
 })
-
-const waitUntil = async (check: () => Promise<boolean>, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("timed out")
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
 
 
 describe("the sandbox page", () => {
