@@ -14,6 +14,7 @@ import { type FakeModel, startFakeModel } from "../../src/testing/FakeModel.js"
 import { startBridge, startPersistentBridge, testEnv } from "../support/bridge.js"
 import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
 import { freePort } from "../support/resources.js"
+import { waitUntil } from "../support/waitUntil.js"
 import { haveChromium, launchChromium, spawnSandbox, waitForChatPage } from "../support/sandboxPage.js"
 
 
@@ -52,13 +53,8 @@ const whenOpenCodeAsks = async () => {
 }
 
 /** Waits (real time) until `check` holds. */
-const eventuallyTrue = async (check: () => boolean, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time")
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
+const eventuallyTrue = (check: () => boolean, timeoutMs = 10_000) =>
+  waitUntil("a condition", check, { timeoutMs, everyMs: 25, onTimeout: () => "condition not met in time" })
 
 beforeAll(async () => {
   stateDir = mkdtempSync(path.join(tmpdir(), "interactive-state-"))

@@ -13,6 +13,7 @@ import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
 import { bridgeEnv } from "../support/bridgeInstances.js"
 import { MAIN, spawnMain, systemNode } from "../support/mcpProcess.js"
 import { cleanupAfterEach } from "../support/resources.js"
+import { waitUntil } from "../support/waitUntil.js"
 
 const onCleanup = cleanupAfterEach()
 const node = systemNode()
@@ -33,13 +34,8 @@ const alive = (pid: number) => {
     return false
   }
 }
-const waitFor = async (what: string, check: () => boolean, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+const waitFor = (what: string, check: () => boolean, timeoutMs: number) =>
+  waitUntil(what, check, { timeoutMs, everyMs: 20, onTimeout: () => `timed out after ${timeoutMs} ms waiting for ${what}` })
 
 describe.skipIf(node === undefined || major >= 22)("the launcher on an older system Node", () => {
   it("SIGKILL of the launcher ends its Node 22 child within 2 s, and a second instance takes over within 5 s", async () => {
