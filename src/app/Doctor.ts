@@ -194,7 +194,7 @@ export const runDoctor = (config: Effect.Effect<BridgeSettings, string>, write: 
       report("Stream connection", credentialsOk ? yield* openStream(settings).pipe(Effect.catch((error) => Effect.succeed(fail(error.message, "Check the network path to DingTalk.")))) : skip("needs valid credentials"), DoctorExit.gateway)
       const robotCode = robotCodeOf(settings)
       report("Robot code", robotCode === settings.dingtalk.clientId ? pass(`${robotCode} (the client ID, as for an internal app robot)`) : pass(`${robotCode} (DINGTALK_ROBOT_CODE)`), DoctorExit.credentials)
-      report("Card permission", credentialsOk ? yield* cardPermission(settings).pipe(Effect.catch((error) => Effect.succeed(fail(error.message, "Check the network path to DingTalk.")))) : skip("needs valid credentials"), DoctorExit.cards)
+      report("Card permission", !settings.cards.enabled ? skip("DINGTALK_CARDS=off: answers go as markdown messages") : credentialsOk ? yield* cardPermission(settings).pipe(Effect.catch((error) => Effect.succeed(fail(error.message, "Check the network path to DingTalk.")))) : skip("needs valid credentials"), DoctorExit.cards)
 
       const opencode = yield* OpenCodeClient
       const health = yield* opencode.health.pipe(Effect.result)

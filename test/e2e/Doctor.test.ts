@@ -42,6 +42,7 @@ describe("doctor", () => {
     const { code, out } = await doctor(env)
     expect(out).toMatch(/✔ Credentials/)
     expect(out).toMatch(/✔ Stream connection/)
+    expect(out).toMatch(/✔ Card permission +granted/)
     expect(out).toMatch(/✔ OpenCode +reachable, credentials accepted, fake/)
     expect(out).toMatch(/✔ OpenCode model/)
     expect(out).toMatch(/✔ MCP over stdio/)
@@ -59,6 +60,18 @@ describe("doctor", () => {
     expect(out).toMatch(/→ Copy the AppKey and AppSecret/)
     expect(out).toMatch(/- Stream connection +needs valid credentials/)
     expect(code).toBe(4)
+  })
+
+  it("tells a missing card permission (a 403 on the dry card call) with exit code 6, and skips it with cards off", async () => {
+    const { env, emulator } = await setUp()
+    emulator.failCard({ kind: "instances", status: 403, times: 1 })
+    const denied = await doctor(env)
+    expect(denied.out).toMatch(/✘ Card permission +the app may not write AI cards/)
+    expect(denied.out).toMatch(/Card\.Instance\.Write/)
+    expect(denied.code).toBe(6)
+    const off = await doctor({ ...env, DINGTALK_CARDS: "off" })
+    expect(off.out).toMatch(/- Card permission +DINGTALK_CARDS=off/)
+    expect(off.code).toBe(0)
   })
 
   it("fails on an unreachable OpenCode with exit code 7", async () => {
