@@ -17,11 +17,11 @@ import { BridgeConfig } from "../dist/core/BridgeConfig.js"
 import { StreamClient } from "../dist/dingtalk/StreamClient.js"
 import { Bridge } from "../dist/pipeline/Bridge.js"
 import { startDingTalkEmulator, startFakeOpenCode } from "../dist/testing/index.js"
+import { pushAtRate } from "./pacedPushes.ts"
 
 const Quiet = Layer.mergeAll(Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]), Layer.succeed(References.MinimumLogLevel, "None"))
 const percentile = (values: ReadonlyArray<number>, p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]!
 const round = (n: number) => Math.round(n * 100) / 100
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 type Way = "none" | "after" | "before" | "before+fsync"
 
@@ -66,15 +66,7 @@ export const ackCost = async (way: Way, rate: number, count: number) => {
   const watcher = watch(inboxDir, (_event, file) => {
     if (file !== null && !created.has(file)) created.set(decodeURIComponent(file), performance.now())
   })
-  const pushes: Array<{ frameId: string; msgId: string; text: string; pushedAt: number }> = []
-  const start = performance.now()
-  for (let i = 0; i < count; i++) {
-    const due = start + (i * 1000) / rate
-    while (performance.now() < due) await sleep(Math.max(0, due - performance.now() - 1))
-    const text = `m-${i}`
-    const pushed = emulator.pushMessage({ text, conversationId: `cid-${i % 100}` })
-    pushes.push({ frameId: pushed.frameId, msgId: pushed.msgId, text, pushedAt: pushed.pushedAt })
-  }
+  const pushes = await pushAtRate(emulator, rate, count)
   await emulator.waitForReplies(count, { timeoutMs: 60_000 })
   const acks = new Map(emulator.acks.map((a) => [a.frameId, a.at]))
   const prompts = new Map(opencode.prompts.map((p) => [p.text, p.startedAt]))

@@ -13,6 +13,7 @@ import { BridgeConfig, BridgeLayer, Bridge, Delivery } from "../dist/index.js"
 import { startDingTalkEmulator, startFakeOpenCode, type DingTalkEmulator, type FakeOpenCode } from "../dist/testing/index.js"
 import { coldStart as coldStartOf, machineNode, messageRun } from "./versus.ts"
 import { clusterBench } from "./cluster.ts"
+import { pushAtRate } from "./pacedPushes.ts"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const Quiet = Layer.mergeAll(Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]), Layer.succeed(References.MinimumLogLevel, "None"))
@@ -22,7 +23,6 @@ const percentile = (values: ReadonlyArray<number>, p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Starts a bridge in this process; returns a stop function and a way to run effects with its services. */
 const startBridge = async (emulator: DingTalkEmulator, opencode: FakeOpenCode, env: Record<string, string> = {}) => {
@@ -53,15 +53,7 @@ const overheadAtRate = async (rate: number, count: number) => {
   const emulator = await startDingTalkEmulator()
   const opencode = await startFakeOpenCode()
   const bridge = await startBridge(emulator, opencode)
-  const pushes: Array<{ frameId: string; text: string; pushedAt: number }> = []
-  const start = performance.now()
-  for (let i = 0; i < count; i++) {
-    const due = start + (i * 1000) / rate
-    while (performance.now() < due) await sleep(Math.max(0, due - performance.now() - 1))
-    const text = `m-${i}`
-    const pushed = emulator.pushMessage({ text, conversationId: `cid-${i % 100}` })
-    pushes.push({ frameId: pushed.frameId, text, pushedAt: pushed.pushedAt })
-  }
+  const pushes = await pushAtRate(emulator, rate, count)
   await emulator.waitForReplies(count, { timeoutMs: 60_000 })
   const prompts = new Map(opencode.prompts.map((p) => [p.text, p]))
   const replies = new Map(emulator.replies.map((r) => [r.text.replace(/^ECHO: /, ""), r]))

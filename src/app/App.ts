@@ -15,6 +15,7 @@ import { McpStdio } from "../mcp/McpServer.js"
 import { VERSION } from "../core/Version.js"
 import { ExitCode, helpText, parseCli } from "./Cli.js"
 import { runDoctor } from "./Doctor.js"
+import { startupSummary } from "./StartupSummary.js"
 import { runAsOwnerOrFollower } from "./Instances.js"
 import { pairCommand } from "./PairCommand.js"
 import { SandboxBridgeLayer, sandboxConfigLayer, sandboxRequested } from "./Sandbox.js"
@@ -34,6 +35,7 @@ const fail = (line: string, code: number) => Effect.sync(() => {
 
 /** The bridge (or the sandbox) with MCP over stdio: the default command. */
 const serve = (sandbox: boolean) => Effect.gen(function*() {
+  yield* Effect.logInfo(startupSummary(yield* BridgeConfig, sandbox))
   const mcp = yield* McpStdio
   yield* Effect.raceFirst(runAsOwnerOrFollower(sandbox ? SandboxBridgeLayer : PersistentBridgeLayer, mcp.route), mcp.closed)
 }).pipe(

@@ -8,6 +8,7 @@ import { Cause, Context, Duration, Effect, Exit, Layer, Option, PubSub, Queue, S
 import http from "node:http"
 import https from "node:https"
 import { BridgeConfig, openCodeAuthHeader } from "../core/BridgeConfig.js"
+import { PermissionRequest } from "./OpenCodeClient.js"
 
 const OptionalString = Schema.optional(Schema.String)
 
@@ -77,13 +78,9 @@ export const KnownEvents = {
   "session.status": event("session.status", { sessionID: Schema.String, status: SessionStatus }),
   "session.idle": event("session.idle", { sessionID: Schema.String }),
   "session.error": event("session.error", { sessionID: OptionalString, error: Schema.optional(EventError) }),
+  // The request `GET /permission` lists, plus the tool call that asked.
   "permission.asked": event("permission.asked", {
-    id: Schema.String,
-    sessionID: Schema.String,
-    permission: Schema.String,
-    patterns: Schema.optional(Schema.Array(Schema.String)),
-    metadata: Schema.optional(Schema.Unknown),
-    always: Schema.optional(Schema.Array(Schema.String)),
+    ...PermissionRequest.fields,
     tool: Schema.optional(Schema.Struct({ messageID: OptionalString, callID: OptionalString })),
   }),
   "permission.replied": event("permission.replied", { sessionID: Schema.String, requestID: Schema.String, reply: Schema.String }),

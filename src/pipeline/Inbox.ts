@@ -1,11 +1,13 @@
 /**
  * The durable inbox: every message that starts a turn is written to a journal under
  * `BRIDGE_STATE_DIR` right after its ack, and removed once its answer has been delivered. What is
- * left on start was cut off by a crash and is resumed (see `Resume.ts`). One file per message
- * (named by `robotCode:msgId`), 0600 in a 0700 folder: entries hold reply webhooks.
+ * left on start was cut off by a crash and is resumed (see `Resume.ts`). The journal is one append-only
+ * file of JSON lines (a message added, its turn, its answer leaving, done), 0600 in a 0700 folder (entries hold
+ * reply webhooks): one write per event instead of a file per message, which cost several file calls each.
  */
-import { NodeFileSystem, NodePath } from "@effect/platform-node"
-import { Clock, Context, Effect, Exit, Fiber, FileSystem, Layer, Path, Schema, Scope } from "effect"
+import { Clock, Context, Effect, Exit, Fiber, Layer, Schema, Scope } from "effect"
+import fs from "node:fs"
+import path from "node:path"
 import { StateDirUnusable } from "../dingtalk/Conversations.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { ascendingMessageId } from "../opencode/MessageId.js"
@@ -64,7 +66,47 @@ const EntrySchema = Schema.Struct({
   turn: Schema.optionalKey(Schema.Struct({ sessionId: Schema.String, messageId: Schema.String })),
   sending: Schema.optionalKey(Schema.Boolean),
 })
-const decodeEntry = Schema.decodeUnknownOption(Schema.fromJsonString(EntrySchema))
+/** One line of the journal. */
+const JournalLine = Schema.Union([
+  Schema.Struct({ op: Schema.Literal("add"), entry: EntrySchema }),
+  Schema.Struct({ op: Schema.Literal("turn"), key: Schema.String, turn: Schema.Struct({ sessionId: Schema.String, messageId: Schema.String }) }),
+  Schema.Struct({ op: Schema.Literal("sending"), key: Schema.String }),
+  Schema.Struct({ op: Schema.Literal("done"), key: Schema.String }),
+])
+const decodeLine = Schema.decodeUnknownOption(Schema.fromJsonString(JournalLine))
+
+/** The journal file inside the inbox folder. */
+export const JOURNAL_FILE = "journal.ndjson"
+/** Past this many lines, a journal with nothing pending is started afresh. */
+const COMPACT_AFTER_LINES = 2_000
+
+/** Replays a journal's lines: the entries still waiting for their answer, oldest first, and how many lines were unreadable. */
+export const replayJournal = (text: string): { readonly pending: ReadonlyArray<InboxEntry>; readonly unreadable: number } => {
+  const live = new Map<string, InboxEntry>()
+  let unreadable = 0
+  for (const raw of text.split("\n")) {
+    if (raw.trim() === "") continue
+    const line = decodeLine(raw)
+    // A line cut off by a crash mid-write is the only expected kind: skip it, never guess.
+    if (line._tag === "None") {
+      unreadable++
+      continue
+    }
+    const event = line.value
+    if (event.op === "add") {
+      const { message } = event.entry
+      live.set(event.entry.key, {
+        ...event.entry,
+        message: { ...message, conversationTitle: message.conversationTitle, senderStaffId: message.senderStaffId, body: message.body as InboundMessage["body"] },
+      })
+    } else if (event.op === "done") live.delete(event.key)
+    else {
+      const entry = live.get(event.key)
+      if (entry !== undefined) live.set(event.key, event.op === "turn" ? { ...entry, turn: event.turn } : { ...entry, sending: true })
+    }
+  }
+  return { pending: [...live.values()].sort((a, b) => a.seq - b.seq), unreadable }
+}
 
 /** The journal of unanswered messages. */
 export class Inbox extends Context.Service<Inbox, {
@@ -76,79 +118,86 @@ export class Inbox extends Context.Service<Inbox, {
   readonly pending: ReadonlyArray<InboxEntry>
 }>()("dingtalk-mcp-server/Inbox") {
   /** The inbox in `directory`. */
-  static readonly layerPersisted = (directory: string) =>
-    Layer.effect(Inbox, makeInbox(directory)).pipe(Layer.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer)))
+  static readonly layerPersisted = (directory: string) => Layer.effect(Inbox, makeInbox(directory))
 }
 
 const makeInbox = (directory: string) =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const paths = yield* Path.Path
     const scope = yield* Scope.Scope
-    const unusable = (error: { readonly message: string }) => new StateDirUnusable({ path: directory, detail: error.message })
-    yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 }).pipe(Effect.andThen(fs.chmod(directory, 0o700)), Effect.mapError(unusable))
-    const fileOf = (key: string) => paths.join(directory, encodeURIComponent(key))
+    const context = yield* Effect.context<never>()
+    const file = path.join(directory, JOURNAL_FILE)
+    const unusable = (error: unknown) => new StateDirUnusable({ path: directory, detail: error instanceof Error ? error.message : String(error) })
 
-    const pending: Array<InboxEntry> = []
-    for (const file of yield* fs.readDirectory(directory).pipe(Effect.mapError(unusable))) {
-      if (file.endsWith(".corrupt")) continue
-      const path = paths.join(directory, file)
-      if (file.endsWith(".tmp")) {
-        yield* fs.remove(path).pipe(Effect.ignore)
-        continue
-      }
-      const text = yield* fs.readFileString(path).pipe(Effect.orElseSucceed(() => ""))
-      const entry = decodeEntry(text)
-      if (entry._tag === "Some") {
-        const { message } = entry.value
-        pending.push({
-          ...entry.value,
-          message: { ...message, conversationTitle: message.conversationTitle, senderStaffId: message.senderStaffId, body: message.body as InboundMessage["body"] },
-        })
-      } else {
-        // A write cut off by the crash itself: keep it for a person to look at, never guess.
-        yield* fs.rename(path, `${path}.corrupt`).pipe(Effect.ignore)
-        yield* Effect.logWarning(`Unreadable inbox entry moved aside to ${file}.corrupt`).pipe(Effect.annotateLogs({ directory }))
-      }
-    }
-    pending.sort((a, b) => a.seq - b.seq)
+    // Start: replay what a crash left, then rewrite the journal with only that, so it never grows across runs.
+    const { pending, unreadable } = yield* Effect.try({
+      try: () => {
+        fs.mkdirSync(directory, { recursive: true, mode: 0o700 })
+        fs.chmodSync(directory, 0o700)
+        const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""
+        const replayed = replayJournal(text)
+        if (replayed.unreadable > 0) fs.copyFileSync(file, `${file}.${Date.now()}.corrupt`)
+        const temporary = `${file}.tmp`
+        fs.writeFileSync(temporary, replayed.pending.map((entry) => `${JSON.stringify({ op: "add", entry })}\n`).join(""), { mode: 0o600 })
+        fs.renameSync(temporary, file)
+        return replayed
+      },
+      catch: unusable,
+    })
+    if (unreadable > 0) yield* Effect.logWarning(`${unreadable} unreadable inbox line(s) skipped; the journal was kept as .corrupt for a person to look at`).pipe(Effect.annotateLogs({ directory }))
     if (pending.length > 0) yield* Effect.logWarning(`${pending.length} message(s) were not answered before the last stop; resuming them`)
 
-    const warn = (what: string, key: string) => (error: { readonly message: string }) =>
-      Effect.logWarning(`Could not ${what} inbox entry ${key}: ${error.message}`)
-    // Created 0600 from the start; an update goes through a temporary file so a crash never leaves half of it.
-    const create = (entry: InboxEntry) =>
-      fs.writeFileString(fileOf(entry.key), JSON.stringify(entry), { mode: 0o600 }).pipe(Effect.catch(warn("write", entry.key)))
-    const update = (entry: InboxEntry) => {
-      const temporary = `${fileOf(entry.key)}.tmp`
-      return fs.writeFileString(temporary, JSON.stringify(entry), { mode: 0o600 }).pipe(
-        Effect.andThen(fs.rename(temporary, fileOf(entry.key))),
-        Effect.catch(warn("update", entry.key))
-      )
-    }
-    const remove = (key: string) => fs.remove(fileOf(key), { force: true }).pipe(Effect.catch(warn("clear", key)))
+    const live = new Set(pending.map((entry) => entry.key))
+    let lines = pending.length
+    // Write errors are reported by each write's callback; an unlistened "error" event would end the process.
+    const openStream = (flags: "a" | "w") => fs.createWriteStream(file, { flags, mode: 0o600 }).on("error", () => undefined)
+    let stream = openStream("a")
+    const open = new Set([stream])
+    const closeAll = Effect.callback<void>((resume) => {
+      let left = open.size
+      if (left === 0) return resume(Effect.void)
+      for (const s of open) s.end(() => --left === 0 && resume(Effect.void))
+    })
+    yield* Effect.addFinalizer(() => closeAll)
+
+    /** Appends one event; completes when the write reached the file (a kill after that keeps it). */
+    const append = (event: object) =>
+      Effect.callback<void>((resume) => {
+        const target = stream
+        target.write(`${JSON.stringify(event)}\n`, (error) => {
+          if (error) Effect.runForkWith(context)(Effect.logWarning(`Could not write the inbox journal: ${error.message}`))
+          resume(Effect.void)
+        })
+        lines++
+        // Nothing waits and the journal is long: start a fresh one (late lines of the old stream only say "done").
+        if (live.size === 0 && lines > COMPACT_AFTER_LINES) {
+          lines = 0
+          stream = openStream("w")
+          open.add(stream)
+          target.end(() => open.delete(target))
+        }
+      })
+
+    const done = (key: string) => Effect.suspend(() => {
+      live.delete(key)
+      return append({ op: "done", key })
+    })
 
     let lastSeq = pending.at(-1)?.seq ?? 0
-    const journalOf = (entry: InboxEntry, written: Effect.Effect<void>): TurnJournal => {
-      let current = entry
-      return {
-        prompting: (sessionId) =>
-          Effect.gen(function*() {
-            yield* written
-            const messageId = ascendingMessageId(yield* Clock.currentTimeMillis)
-            current = { ...current, turn: { sessionId, messageId } }
-            yield* update(current)
-            return messageId
-          }),
-        sending: (part) =>
-          part > 0 ? Effect.void : written.pipe(Effect.andThen(Effect.suspend(() => update(current = { ...current, sending: true })))),
-        deliver: (send) =>
-          Effect.forkIn(written.pipe(Effect.andThen(send), Effect.onExit((exit) => Exit.hasInterrupts(exit) ? Effect.void : remove(entry.key))), scope).pipe(
-            Effect.flatMap(Fiber.join)
-          ),
-        delivered: written.pipe(Effect.andThen(remove(entry.key))),
-      }
-    }
+    const journalOf = (entry: InboxEntry, written: Effect.Effect<void>): TurnJournal => ({
+      prompting: (sessionId) =>
+        Effect.gen(function*() {
+          yield* written
+          const messageId = ascendingMessageId(yield* Clock.currentTimeMillis)
+          yield* append({ op: "turn", key: entry.key, turn: { sessionId, messageId } })
+          return messageId
+        }),
+      sending: (part) => part > 0 ? Effect.void : written.pipe(Effect.andThen(append({ op: "sending", key: entry.key }))),
+      deliver: (send) =>
+        Effect.forkIn(written.pipe(Effect.andThen(send), Effect.onExit((exit) => Exit.hasInterrupts(exit) ? Effect.void : done(entry.key))), scope).pipe(
+          Effect.flatMap(Fiber.join)
+        ),
+      delivered: written.pipe(Effect.andThen(done(entry.key))),
+    })
 
     // The write runs beside the message path (it must not slow the stream down); the turn's hooks wait for it.
     const record = (message: InboundMessage, text: string, queuedAt: number) =>
@@ -156,7 +205,8 @@ const makeInbox = (directory: string) =>
         const now = yield* Clock.currentTimeMillis
         lastSeq = Math.max(lastSeq + 1, now * 1000)
         const entry: InboxEntry = { key: `${message.robotCode}:${message.msgId}`, seq: lastSeq, message, text, queuedAt }
-        const writing = yield* Effect.forkIn(Effect.uninterruptible(create(entry)), scope)
+        live.add(entry.key)
+        const writing = yield* Effect.forkIn(Effect.uninterruptible(append({ op: "add", entry })), scope)
         return journalOf(entry, Fiber.join(writing))
       })
 

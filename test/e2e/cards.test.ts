@@ -4,10 +4,6 @@
  * card soon after the first token, growing text, the full answer at the end, markdown when cards fail.
  */
 import { Effect } from "effect"
-import { existsSync, mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import path from "node:path"
-import { chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Cards } from "../../src/dingtalk/Cards.js"
 import { type DingTalkEmulator, type EmulatedCard, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
@@ -15,8 +11,9 @@ import { OpenCodeEvents } from "../../src/opencode/OpenCodeEvents.js"
 import { getStats } from "../../src/mcp/GetStats.js"
 import { type FakeModel, startFakeModel, streamedText } from "../../src/testing/FakeModel.js"
 import { startBridge, testEnv } from "../support/bridge.js"
-import { spawnMain } from "../support/mcpProcess.js"
 import { freePort } from "../support/resources.js"
+import { waitUntil } from "../support/waitUntil.js"
+import { haveChromium, launchChromium, spawnSandbox, waitForChatPage } from "../support/sandboxPage.js"
 import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
 
 const UPDATE_MS = 1_000
@@ -190,7 +187,7 @@ describe("live answers in AI cards, with a real OpenCode", () => {
       await opencode.restart()
       const events = await Effect.runPromise(OpenCodeEvents.use((events) => Effect.gen(function*() {
         // The stream notices the restart and opens again on its backoff.
-        yield* Effect.promise(() => waitUntil(async () => (await Effect.runPromise(events.status)).reconnects >= 1, 30_000))
+        yield* Effect.promise(() => waitUntil("a reconnect", async () => (await Effect.runPromise(events.status)).reconnects >= 1, { timeoutMs: 30_000, everyMs: 100 }))
         return yield* events.status
       })).pipe(Effect.provideContext(context)))
       expect(events.connected).toBe(true)
@@ -203,28 +200,14 @@ describe("live answers in AI cards, with a real OpenCode", () => {
   }, 90_000)
 })
 
-const waitUntil = async (check: () => Promise<boolean>, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("timed out")
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 
 describe("the sandbox page", () => {
-  it.runIf(existsSync(CHROMIUM))("shows an AI card growing as OpenCode streams, then finished (node dist/main.js, headless Chromium)", async () => {
+  it.runIf(haveChromium)("shows an AI card growing as OpenCode streams, then finished (node dist/main.js, headless Chromium)", async () => {
     const port = await freePort()
-    const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-cards-")), BRIDGE_LANGUAGE: "en" })
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] })
+    const server = spawnSandbox(opencode.url, port, "sandbox-cards-")
+    const browser = await launchChromium()
     try {
-      await server.initialize()
-      const deadline = Date.now() + 10_000
-      while (!server.stderr().includes(`http://127.0.0.1:${port}`)) {
-        if (Date.now() > deadline) throw new Error(`no chat page announced:\n${server.stderr()}`)
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
+      await waitForChatPage(server, port)
       const page = await browser.newPage()
       await page.goto(`http://127.0.0.1:${port}/`)
       await page.getByLabel("Message").fill("STREAM 24 250")

@@ -11,6 +11,7 @@ import path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
+import { bridgeEnv } from "../support/bridgeInstances.js"
 import { spawnMain, type McpProcess } from "../support/mcpProcess.js"
 import { postgresMissing, startTestPostgres, type TestPostgres } from "../support/postgres.js"
 import { cleanupAfterEach, freePort } from "../support/resources.js"
@@ -38,12 +39,7 @@ const setup = async () => {
   const start = async () => {
     const port = await freePort()
     const server = spawnMain({
-      DINGTALK_CLIENT_ID: emulator.clientId,
-      DINGTALK_CLIENT_SECRET: emulator.clientSecret,
-      DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url,
-      DINGTALK_RECONNECT_BASE_MS: "200",
-      DINGTALK_ACCESS: "open",
+      ...bridgeEnv(emulator, opencode),
       DINGTALK_RATE_LIMIT: String(LIMIT),
       DINGTALK_RATE_WINDOW_MS: String(WINDOW_MS),
       // Each runner keeps its own DingTalk connection: no local single-owner election.

@@ -2,49 +2,28 @@
  * The durable inbox, as users run the bridge (`node dist/main.js`): SIGKILL after the ack and before
  * the answer, then a restart — every message answered exactly once, in its conversation's order.
  */
-import { mkdtempSync, readdirSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import path from "node:path"
 import { describe, expect, it } from "vitest"
-import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
-import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
-import { spawnMain } from "../support/mcpProcess.js"
+import { JOURNAL_FILE, replayJournal } from "../../src/pipeline/Inbox.js"
+import { setupInstances } from "../support/bridgeInstances.js"
 import { cleanupAfterEach } from "../support/resources.js"
+import { waitUntil } from "../support/waitUntil.js"
 
 const onCleanup = cleanupAfterEach()
 
 const setup = async () => {
-  const emulator = await startDingTalkEmulator()
-  const opencode = await startFakeOpenCode()
-  onCleanup(() => emulator.close(), () => opencode.close())
-  const stateDir = mkdtempSync(path.join(tmpdir(), "dingtalk-inbox-"))
-  const env = {
-    DINGTALK_CLIENT_ID: emulator.clientId,
-    DINGTALK_CLIENT_SECRET: emulator.clientSecret,
-    DINGTALK_API_URL: emulator.url,
-    OPENCODE_SERVER_URL: opencode.url,
-    DINGTALK_RECONNECT_BASE_MS: "200",
-    DINGTALK_ACCESS: "open",
-    BRIDGE_STATE_DIR: stateDir,
-  }
-  const start = async () => {
-    const server = spawnMain(env)
-    onCleanup(() => server.kill())
-    await server.initialize()
-    return server
-  }
-  const inboxFiles = () => readdirSync(stateDir).filter((name) => name.endsWith(".inbox")).flatMap((dir) => readdirSync(path.join(stateDir, dir)))
+  const { emulator, opencode, stateDir, start } = await setupInstances(onCleanup, "dingtalk-inbox-")
+  // The messages the journal still holds (its lines replayed as the bridge does on start).
+  const inboxFiles = () => readdirSync(stateDir).filter((name) => name.endsWith(".inbox")).flatMap((dir) => {
+    const journal = path.join(stateDir, dir, JOURNAL_FILE)
+    return existsSync(journal) ? replayJournal(readFileSync(journal, "utf8")).pending.map((entry) => entry.key) : []
+  })
   return { emulator, opencode, start, inboxFiles }
 }
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const until = async (what: string, check: () => boolean, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await settle(20)
-  }
-}
+const until = (what: string, check: () => boolean, timeoutMs = 10_000) => waitUntil(what, check, { timeoutMs, everyMs: 20 })
 
 describe("durable inbox", () => {
   it("SIGKILL mid-turn: the turn OpenCode finished is delivered, the one it never got is run; each answered once, in order", async () => {

@@ -8,17 +8,15 @@ import { Effect } from "effect"
 import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
-import { existsSync } from "node:fs"
-import { chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { type FakeModel, startFakeModel } from "../../src/testing/FakeModel.js"
 import { startBridge, startPersistentBridge, testEnv } from "../support/bridge.js"
-import { spawnMain } from "../support/mcpProcess.js"
 import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
 import { freePort } from "../support/resources.js"
+import { waitUntil } from "../support/waitUntil.js"
+import { haveChromium, launchChromium, spawnSandbox, waitForChatPage } from "../support/sandboxPage.js"
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 
 let model: FakeModel
 let opencode: RealOpenCode
@@ -55,13 +53,8 @@ const whenOpenCodeAsks = async () => {
 }
 
 /** Waits (real time) until `check` holds. */
-const eventuallyTrue = async (check: () => boolean, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time")
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
+const eventuallyTrue = (check: () => boolean, timeoutMs = 10_000) =>
+  waitUntil("a condition", check, { timeoutMs, everyMs: 25, onTimeout: () => "condition not met in time" })
 
 beforeAll(async () => {
   stateDir = mkdtempSync(path.join(tmpdir(), "interactive-state-"))
@@ -320,17 +313,12 @@ describe("privileged settings in groups", () => {
 })
 
 describe("the sandbox page", () => {
-  it.runIf(existsSync(CHROMIUM))("shows a permission request with buttons, and 'Allow once' lets the turn finish", async () => {
+  it.runIf(haveChromium)("shows a permission request with buttons, and 'Allow once' lets the turn finish", async () => {
     const port = await freePort()
-    const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")), BRIDGE_LANGUAGE: "en" })
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] })
+    const server = spawnSandbox(opencode.url, port, "sandbox-state-")
+    const browser = await launchChromium()
     try {
-      await server.initialize()
-      const deadline = Date.now() + 10_000
-      while (!server.stderr().includes(`http://127.0.0.1:${port}`)) {
-        if (Date.now() > deadline) throw new Error(`no chat page announced:\n${server.stderr()}`)
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
+      await waitForChatPage(server, port)
       const page = await browser.newPage()
       await page.goto(`http://127.0.0.1:${port}/`)
       await page.locator("#chats li").first().waitFor({ timeout: 10_000 })

@@ -10,8 +10,10 @@ import path from "node:path"
 import { describe, expect, it } from "vitest"
 import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
+import { bridgeEnv } from "../support/bridgeInstances.js"
 import { MAIN, spawnMain, systemNode } from "../support/mcpProcess.js"
 import { cleanupAfterEach } from "../support/resources.js"
+import { waitUntil } from "../support/waitUntil.js"
 
 const onCleanup = cleanupAfterEach()
 const node = systemNode()
@@ -32,28 +34,15 @@ const alive = (pid: number) => {
     return false
   }
 }
-const waitFor = async (what: string, check: () => boolean, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+const waitFor = (what: string, check: () => boolean, timeoutMs: number) =>
+  waitUntil(what, check, { timeoutMs, everyMs: 20, onTimeout: () => `timed out after ${timeoutMs} ms waiting for ${what}` })
 
 describe.skipIf(node === undefined || major >= 22)("the launcher on an older system Node", () => {
   it("SIGKILL of the launcher ends its Node 22 child within 2 s, and a second instance takes over within 5 s", async () => {
     const emulator = await startDingTalkEmulator()
     const opencode = await startFakeOpenCode()
     onCleanup(() => emulator.close(), () => opencode.close())
-    const env = {
-      DINGTALK_CLIENT_ID: emulator.clientId,
-      DINGTALK_CLIENT_SECRET: emulator.clientSecret,
-      DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url,
-      DINGTALK_RECONNECT_BASE_MS: "200",
-      BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-state-")),
-      DINGTALK_ACCESS: "open",
-    }
+    const env = { ...bridgeEnv(emulator, opencode), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-state-")) }
     // As under a supervisor: stdin is /dev/null, so the end of stdin cannot be what stops the child.
     const a = spawn(node!, [MAIN], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "ignore", "pipe"] })
     onCleanup(() => a.kill("SIGKILL"))

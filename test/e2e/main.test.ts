@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process"
 import { describe, expect, it } from "vitest"
 import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { type FakeOpenCode, startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
+import { bridgeEnv } from "../support/bridgeInstances.js"
 import { onlyJsonRpc, spawnMain, systemNode, type McpProcess } from "../support/mcpProcess.js"
 import { cleanupAfterEach } from "../support/resources.js"
 
@@ -74,14 +75,7 @@ describe("dist/main.js as OpenCode runs it", () => {
   it("bridges a DingTalk message to OpenCode and back, and serves the six tools over clean stdio", async () => {
     const emulator: DingTalkEmulator = track(await startDingTalkEmulator())
     const opencode: FakeOpenCode = track(await startFakeOpenCode())
-    const server: McpProcess = track(spawnMain({
-      DINGTALK_CLIENT_ID: emulator.clientId,
-      DINGTALK_CLIENT_SECRET: emulator.clientSecret,
-      DINGTALK_API_URL: emulator.url,
-      OPENCODE_SERVER_URL: opencode.url,
-      DINGTALK_RECONNECT_BASE_MS: "200",
-      DINGTALK_ACCESS: "open",
-    }))
+    const server: McpProcess = track(spawnMain(bridgeEnv(emulator, opencode)))
     await server.initialize()
     const listed = await server.request("tools/list")
     expect(listed.result.tools.map((t: { name: string }) => t.name)).toEqual(TOOLS)

@@ -1,37 +1,13 @@
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import path from "node:path"
+import { readdirSync, writeFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import { socketPathFor } from "../../src/core/StateDir.js"
-import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
-import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
-import { spawnMain, type McpProcess } from "../support/mcpProcess.js"
+import { setupInstances } from "../support/bridgeInstances.js"
+import { type McpProcess } from "../support/mcpProcess.js"
 import { cleanupAfterEach } from "../support/resources.js"
 
 const onCleanup = cleanupAfterEach()
 
-const setup = async () => {
-  const emulator = await startDingTalkEmulator()
-  const opencode = await startFakeOpenCode()
-  onCleanup(() => emulator.close(), () => opencode.close())
-  const stateDir = mkdtempSync(path.join(tmpdir(), "dingtalk-state-"))
-  const env = {
-    DINGTALK_CLIENT_ID: emulator.clientId,
-    DINGTALK_CLIENT_SECRET: emulator.clientSecret,
-    DINGTALK_API_URL: emulator.url,
-    OPENCODE_SERVER_URL: opencode.url,
-    DINGTALK_RECONNECT_BASE_MS: "200",
-    BRIDGE_STATE_DIR: stateDir,
-    DINGTALK_ACCESS: "open",
-  }
-  const start = async () => {
-    const server = spawnMain(env)
-    onCleanup(() => server.kill())
-    await server.initialize()
-    return server
-  }
-  return { emulator, stateDir, start }
-}
+const setup = () => setupInstances(onCleanup, "dingtalk-state-")
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const structured = async (server: McpProcess, tool: string, args: Record<string, unknown> = {}) => (await server.callTool(tool, args)).structuredContent

@@ -1,46 +1,35 @@
 // `npm start` without credentials: the sandbox chat page, driven in a real headless Chromium.
-import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import http from "node:http"
 import path from "node:path"
-import { chromium } from "playwright-core"
 import { expect, it } from "vitest"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
-import { onlyJsonRpc, spawnMain } from "../support/mcpProcess.js"
+import { onlyJsonRpc } from "../support/mcpProcess.js"
 import { cleanupAfterEach, freePort } from "../support/resources.js"
+import { CHROMIUM, haveChromium, launchChromium, spawnSandbox, waitForChatPage } from "../support/sandboxPage.js"
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
-const haveChromium = existsSync(CHROMIUM)
 if (!haveChromium) process.stderr.write(`sandbox browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)\n`)
 
 const onCleanup = cleanupAfterEach()
 
-/** Fake OpenCode and `node dist/main.js` without credentials (the sandbox), once its chat page is announced. */
-const startSandbox = async (env: Record<string, string> = {}) => {
+/** Fake OpenCode and `node dist/main.js` without credentials (the sandbox), once its chat page is announced; English unless `env` says otherwise. */
+const startSandbox = async (env: Record<string, string> = { BRIDGE_LANGUAGE: "en" }) => {
   const opencode = await startFakeOpenCode()
   onCleanup(() => opencode.close())
   const port = await freePort()
-  const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")), ...env })
+  const server = spawnSandbox(opencode.url, port, "sandbox-state-", env)
   onCleanup(() => server.kill())
-  await server.initialize()
-  const deadline = Date.now() + 10_000
-  while (!server.stderr().includes(`http://127.0.0.1:${port}`)) {
-    if (Date.now() > deadline) throw new Error(`no chat page announced:\n${server.stderr()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await waitForChatPage(server, port)
   return { opencode, server, port }
 }
 
 
 it.runIf(haveChromium)("without credentials, the chat page sends 'hello' through the real pipeline and shows the answer; MCP stdio still works", async () => {
-  const { opencode, server, port } = await startSandbox({ BRIDGE_LANGUAGE: "en" })
+  const { opencode, server, port } = await startSandbox()
   expect(server.stderr()).toMatch(/Sandbox mode/)
   expect(server.stderr()).toMatch(/set DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET/)
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  })
+  const browser = await launchChromium(["--disable-quic", "--disable-component-update", "--disable-sync"])
   onCleanup(() => browser.close())
   const page = await browser.newPage({ viewport: { width: 1100, height: 640 } })
   await page.goto(`http://127.0.0.1:${port}/`)
@@ -73,7 +62,7 @@ const request = (port: number, method: string, pathname: string, headers: Record
   })
 
 it("the sandbox API refuses other sites, requests without the page's token, non-JSON and oversized bodies, and too many chats", async () => {
-  const { opencode, server, port } = await startSandbox()
+  const { opencode, server, port } = await startSandbox({})
   const host = `127.0.0.1:${port}`
   const send = JSON.stringify({ conversationId: "cid-sandbox-1on1", sender: "Eve", text: "run id" })
 

@@ -1,17 +1,14 @@
 // The sandbox page with pictures both ways, in a real headless Chromium: a picture attached in the page
 // reaches OpenCode as a saved file named in the prompt; a picture the agent sends with dingtalk_send_file
 // shows up in the page.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
-import { chromium } from "playwright-core"
 import { expect, it } from "vitest"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
-import { spawnMain } from "../support/mcpProcess.js"
 import { cleanupAfterEach, freePort } from "../support/resources.js"
+import { haveChromium, launchChromium, spawnSandbox, waitForChatPage } from "../support/sandboxPage.js"
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
-const haveChromium = existsSync(CHROMIUM)
 const onCleanup = cleanupAfterEach()
 
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
@@ -22,15 +19,10 @@ it.runIf(haveChromium)("the sandbox page attaches a picture for the agent and sh
   const opencode = await startFakeOpenCode({ directory: project })
   onCleanup(() => opencode.close())
   const port = await freePort()
-  const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-state-")), BRIDGE_LANGUAGE: "en" })
+  const server = spawnSandbox(opencode.url, port, "sandbox-state-")
   onCleanup(() => server.kill())
-  await server.initialize()
-  const deadline = Date.now() + 10_000
-  while (!server.stderr().includes(`http://127.0.0.1:${port}`)) {
-    if (Date.now() > deadline) throw new Error(`no chat page announced:\n${server.stderr()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] })
+  await waitForChatPage(server, port)
+  const browser = await launchChromium()
   onCleanup(() => browser.close())
   const page = await browser.newPage()
   await page.goto(`http://127.0.0.1:${port}/`)

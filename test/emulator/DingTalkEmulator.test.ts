@@ -4,6 +4,7 @@ import { Effect } from "effect"
 import { WebSocket } from "ws"
 import { type DingTalkEmulator, DingTalkEmulatorScoped, type DingTalkEmulatorOptions, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { cleanupAfterEach } from "../support/resources.js"
+import { waitUntil } from "../support/waitUntil.js"
 
 const onCleanup = cleanupAfterEach()
 const ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
@@ -72,13 +73,7 @@ const connect = async (emulator: DingTalkEmulator, options?: { ack?: boolean }) 
 }
 
 /** Resolves when `check` holds; the SDK client has no events of its own to wait on. */
-const until = async (what: string, check: () => boolean, timeoutMs = 2_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+const until = (what: string, check: () => boolean, timeoutMs = 2_000) => waitUntil(what, check, { timeoutMs, everyMs: 5 })
 
 const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) })
