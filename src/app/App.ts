@@ -35,9 +35,9 @@ const fail = (line: string, code: number) => Effect.sync(() => {
 
 /** The bridge (or the sandbox) with MCP over stdio: the default command. */
 const serve = (sandbox: boolean) => Effect.gen(function*() {
-  yield* Effect.logInfo(startupSummary(yield* BridgeConfig, sandbox))
   const mcp = yield* McpStdio
-  yield* Effect.raceFirst(runAsOwnerOrFollower(sandbox ? SandboxBridgeLayer : PersistentBridgeLayer, mcp.route), mcp.closed)
+  const summary = startupSummary(yield* BridgeConfig, sandbox)
+  yield* Effect.raceFirst(runAsOwnerOrFollower(sandbox ? SandboxBridgeLayer : PersistentBridgeLayer, mcp.route, summary), mcp.closed)
 }).pipe(
   Effect.provide(McpStdio.layer.pipe(Layer.provideMerge(LoggingLayer), Layer.provideMerge(sandbox ? sandboxConfigLayer : BridgeConfig.layer))),
   Effect.catchTags({

@@ -23,11 +23,14 @@ const policyMismatch = (mine: string, owner: Hello) =>
 /** Runs the bridge as owner, or follows the owner; returns only by failing with a fatal error. */
 export const runAsOwnerOrFollower = <E, R>(
   bridgeLayer: Layer.Layer<Bridge | ToolServices, E, R>,
-  route: (dispatch: ToolDispatch) => Effect.Effect<void>
+  route: (dispatch: ToolDispatch) => Effect.Effect<void>,
+  /** Logged once the start can go on (after a start-up failure, its one line is all stderr says). */
+  summary?: string
 ): Effect.Effect<never, E | ConnectionFatal | StateDirUnusable | ControlSocketFailed, R | BridgeConfig> =>
   Effect.gen(function*() {
     const settings = yield* BridgeConfig
     yield* prepareStateDir(settings.instance.stateDir)
+    if (summary !== undefined) yield* Effect.logInfo(summary)
     const insecureApi = apiUrlWarning(settings.dingtalk.apiUrl)
     if (insecureApi !== undefined) yield* Effect.logWarning(insecureApi)
 
