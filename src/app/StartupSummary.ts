@@ -21,5 +21,6 @@ export const startupSummary = (settings: BridgeSettings, sandbox: boolean): stri
     `access ${settings.access.mode}`,
     `MCP ${mcp}`,
     `cards ${settings.cards.enabled ? "on" : "off"}`,
+    `chat language ${settings.chat.language}`,
   ].join(", ")
 }
