@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url"
 import { BridgeConfig, BridgeLayer, Bridge, Delivery } from "../dist/index.js"
 import { startDingTalkEmulator, startFakeOpenCode, type DingTalkEmulator, type FakeOpenCode } from "../dist/testing/index.js"
 import { coldStart as coldStartOf, machineNode, messageRun } from "./versus.ts"
+import { clusterBench } from "./cluster.ts"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const Quiet = Layer.mergeAll(Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]), Layer.succeed(References.MinimumLogLevel, "None"))
@@ -226,6 +227,7 @@ const results = {
   cards: card,
   coldStartMs: { pinnedNode: cold },
   versusSeed: versus,
+  cluster: (log("cluster mode: 1 vs 2 runners, per-message cost (PostgreSQL) …"), await clusterBench()),
 }
 writeFileSync(path.join(HERE, "results.json"), `${JSON.stringify(results, null, 2)}\n`)
 

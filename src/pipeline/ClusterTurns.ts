@@ -61,22 +61,27 @@ export class ClusterTurns extends Context.Service<ClusterTurns, {
   )
 }
 
-/** The entity's behaviour on the runner that owns a conversation. */
-export const ConversationEntityLive = ConversationEntity.toLayer(
-  Effect.gen(function*() {
-    const settings = yield* BridgeConfig
-    const sql = yield* SqlClient.SqlClient
-    // A message whose answer started to leave is never answered again, whichever runner re-runs it.
-    yield* sql`create table if not exists bridge_deliveries (key text primary key, at timestamptz not null default now())`.pipe(Effect.orDie)
-    const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | SqlClient.SqlClient>()
-    const slots = yield* Semaphore.make(settings.pipeline.concurrency)
-    const running: RunningTurns = new Map()
-    return ConversationEntity.of({
-      Prompt: ({ payload }) => ownerTurn(payload, running).pipe(Semaphore.withPermit(slots), Effect.provideContext(services)),
-    })
-  }),
-  { maxIdleTime: "10 minutes" }
-)
+/**
+ * The entity's behaviour on the runner that owns a conversation. The handler is built once per
+ * conversation; the turn slots (`BRIDGE_CONCURRENCY`) are shared by all conversations of this runner.
+ */
+export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
+  const settings = yield* BridgeConfig
+  const sql = yield* SqlClient.SqlClient
+  // A message whose answer started to leave is never answered again, whichever runner re-runs it.
+  yield* sql`create table if not exists bridge_deliveries (key text primary key, at timestamptz not null default now())`.pipe(Effect.orDie)
+  const slots = yield* Semaphore.make(settings.pipeline.concurrency)
+  const running: RunningTurns = new Map()
+  return ConversationEntity.toLayer(
+    Effect.gen(function*() {
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | SqlClient.SqlClient>()
+      return ConversationEntity.of({
+        Prompt: ({ payload }) => ownerTurn(payload, running).pipe(Semaphore.withPermit(slots), Effect.provideContext(services)),
+      })
+    }),
+    { maxIdleTime: "10 minutes" }
+  )
+}))
 
 const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, running: RunningTurns) =>
   Effect.gen(function*() {

@@ -117,7 +117,7 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     await b.exited
     for (let i = 30; i < 60; i++) await push(i)
 
-    await emulator.waitForReplies(60 + warmUp.size, { timeoutMs: 60_000 }).catch((error) => {
+    await emulator.waitForReplies(60 + warmUp.size, { timeoutMs: 90_000 }).catch((error) => {
       const got = new Set(emulator.replies.map((r) => r.text))
       console.error("cluster test diagnostics: missing", sent.filter((m) => !got.has(`ECHO: ${m.text}`)).map((m) => m.text), "prompts", opencode.prompts.length, "rateLimited", emulator.rateLimited, "attempts", emulator.webhookAttempts)
       console.error("runner A log", a.stderr().split("\n").filter((l) => /WARN|ERROR|resum|asked|went out/i.test(l)).slice(-40).join("\n"))

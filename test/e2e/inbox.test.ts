@@ -64,7 +64,7 @@ describe("durable inbox", () => {
     await until("the first turn to finish in OpenCode", () => opencode.prompts[0]!.endedAt !== undefined)
 
     await start()
-    const replies = await emulator.waitForReplies(2, { conversationId: "cid-1", timeoutMs: 15_000 })
+    const replies = await emulator.waitForReplies(2, { conversationId: "cid-1", timeoutMs: 30_000 })
     expect(replies.map((r) => r.text)).toEqual(["ECHO: SLOW 1500 first", "ECHO: second"])
     await settle(1_500)
     expect(emulator.repliesFor("cid-1")).toHaveLength(2)
@@ -83,7 +83,7 @@ describe("durable inbox", () => {
     await a.exited
 
     await start()
-    const replies = await emulator.waitForReplies(1, { conversationId: "cid-2", timeoutMs: 15_000 })
+    const replies = await emulator.waitForReplies(1, { conversationId: "cid-2", timeoutMs: 30_000 })
     expect(replies[0]!.text).toBe("ECHO: SLOW 4000 long one")
     await settle(1_500)
     expect(emulator.repliesFor("cid-2")).toHaveLength(1)
@@ -106,7 +106,7 @@ describe("durable inbox", () => {
     opencode.setAnswer((text) => `AGAIN: ${text}`)
 
     await start()
-    const replies = await emulator.waitForReplies(1, { conversationId: "cid-3", timeoutMs: 15_000 })
+    const replies = await emulator.waitForReplies(1, { conversationId: "cid-3", timeoutMs: 30_000 })
     expect(replies[0]!.text).toBe("AGAIN: lost")
     await settle(1_000)
     expect(emulator.repliesFor("cid-3")).toHaveLength(1)
