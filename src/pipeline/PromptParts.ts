@@ -16,6 +16,7 @@ import type { InboundMessage, MediaRef, QuotedMessage } from "../dingtalk/RobotM
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
 import type { PromptPart } from "../opencode/OpenCodeClient.js"
 import { ProjectFolders } from "../opencode/ProjectFolders.js"
+import { ChatSettings } from "./ChatSettings.js"
 
 /** An attachment that was saved, and whether the model sees it as an image. */
 interface Saved {
@@ -79,9 +80,19 @@ export const makePromptParts = Effect.gen(function*() {
       Effect.asVoid
     )
 
-  // The conversation's model decides whether pictures are images or files (the configured default for now).
-  const takesImages = (_conversationId: string) =>
-    catalog.defaultModel.pipe(
+  const chatSettings = yield* Effect.serviceOption(ChatSettings)
+
+  // The conversation's model (chosen with /model, else OpenCode's default) decides whether pictures are images or files.
+  const modelOf = (conversationId: string) =>
+    Effect.gen(function*() {
+      if (Option.isSome(chatSettings)) {
+        const chosen = (yield* chatSettings.value.promptOptions(conversationId)).model
+        if (chosen !== undefined) return Option.some(`${chosen.providerID}/${chosen.modelID}`)
+      }
+      return yield* catalog.defaultModel
+    })
+  const takesImages = (conversationId: string) =>
+    modelOf(conversationId).pipe(
       Effect.flatMap(Option.match({ onNone: () => Effect.succeed(false), onSome: (ref) => catalog.acceptsImages(ref) })),
       Effect.orElseSucceed(() => false)
     )

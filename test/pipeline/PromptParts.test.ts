@@ -49,6 +49,20 @@ describe("PromptParts", () => {
     })
   }, 20_000)
 
+  it("the model chosen with /model decides: a picture becomes an image part after /model picks a vision model", async () => {
+    const { emulator, opencode } = await setup({ models: [{ ref: "fake/echo" }, { ref: "fake/vision", image: true }], defaultModel: "fake/echo" })
+    await withBridge(emulator, opencode, async () => {
+      emulator.pushMedia("picture", PNG, { conversationId: "cid-m" })
+      await opencode.waitForPrompts(1, 10_000)
+      expect(opencode.promptParts[0]!.parts.map((p: { type: string }) => p.type)).toEqual(["text"])
+      emulator.pushMessage({ conversationId: "cid-m", text: "/model fake/vision" })
+      await emulator.waitForReplies(2, { conversationId: "cid-m", timeoutMs: 10_000 })
+      emulator.pushMedia("picture", PNG, { conversationId: "cid-m" })
+      await opencode.waitForPrompts(2, 10_000)
+      expect(opencode.promptParts[1]!.parts.map((p: { type: string }) => p.type)).toEqual(["text", "file"])
+    })
+  }, 20_000)
+
   it("without image input the picture is only named in the text", async () => {
     const { emulator, opencode } = await setup()
     await withBridge(emulator, opencode, async () => {
