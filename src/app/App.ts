@@ -77,7 +77,12 @@ const program = (() => {
 // A shutdown asked for by SIGINT/SIGTERM that completed cleanly is a success, not an error (130).
 // A bad .env stops the start before anything reads the configuration.
 const informational = cli.command._tag === "Help" || cli.command._tag === "Version"
-NodeRuntime.runMain(Result.isFailure(envLoad) && !informational ? fail(envLoad.failure.message, 2) : program, {
+// Anything else that ends the program (a layer that failed to build, a defect) is said on stderr, not swallowed.
+const reportUnexpected = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.tapCause((cause) =>
+    Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => process.stderr.write(`dingtalk-mcp-server stopped: ${Cause.pretty(cause)}\n`))
+  ))
+NodeRuntime.runMain(reportUnexpected(Result.isFailure(envLoad) && !informational ? fail(envLoad.failure.message, 2) : program), {
   disableErrorReporting: true,
   teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? 1 : Number(process.exitCode ?? 0)),
 })

@@ -25,6 +25,10 @@ import { ClusterBridgeLayer } from "./ClusterLayer.js"
 import { ProjectFolders } from "../opencode/ProjectFolders.js"
 import { MediaDownload } from "../dingtalk/MediaDownload.js"
 import { MediaUpload } from "../dingtalk/MediaUpload.js"
+import { ActionCards } from "../dingtalk/ActionCards.js"
+import { ChatChoices } from "../pipeline/ChatChoices.js"
+import { ChatSettings } from "../pipeline/ChatSettings.js"
+import { Interactions } from "../pipeline/Interactions.js"
 
 /** Metrics, conversations, access policy, HTTP pool, token, delivery, cards, OpenCode client, sessions and the DingTalk connection. */
 export const makeServicesLayer = <E, R = never, RL = BridgeConfig>(
@@ -38,11 +42,15 @@ export const makeServicesLayer = <E, R = never, RL = BridgeConfig>(
     Layer.provideMerge(BridgeMetrics.layer)
   )
 
+/** Permission requests and questions answered from chat, and the per-chat session/model/agent choices. */
+export const makeInteractiveLayer = (choices: Layer.Layer<ChatChoices>) =>
+  Layer.mergeAll(Interactions.layer, ChatSettings.layer).pipe(Layer.provideMerge(Layer.mergeAll(choices, ActionCards.layer)))
+
 /** Every service, with conversations and pairings kept in memory (requires `BridgeConfig`). */
 export const ServicesLayer = makeServicesLayer(Conversations.layer)
 
 /** The pipeline plus every service it needs, conversations in memory (requires `BridgeConfig`). */
-export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
+export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(makeInteractiveLayer(ChatChoices.layer)), Layer.provideMerge(ServicesLayer))
 
 /**
  * The same, with the conversations, pairings and the durable inbox kept under `BRIDGE_STATE_DIR` so they
@@ -50,6 +58,7 @@ export const BridgeLayer = Bridge.layer.pipe(Layer.provideMerge(ServicesLayer))
  */
 const EmbeddedBridgeLayer = (settings: BridgeSettings) =>
   Bridge.layer.pipe(
+    Layer.provideMerge(makeInteractiveLayer(ChatChoices.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".choices.json")))),
     Layer.provideMerge(makeServicesLayer(
       Conversations.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations"), {
         legacyFile: statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".conversations.json"),

@@ -40,6 +40,9 @@ export const chatPageHtml = `<!doctype html>
   label { font-size: 12px; color: #8f959e; }
   label.attach { font-size: 18px; cursor: pointer; align-self: center; }
   .msg img { max-width: 100%; border-radius: 6px; display: block; margin-top: 4px; }
+  .actions { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }
+  .actions button { padding: 4px 10px; font-size: 13px; }
+  .actions button.reject { background: #f5222d; }
 </style>
 </head>
 <body>
@@ -101,6 +104,26 @@ async function api(path, body) {
   const response = await fetch(path, body === undefined ? { headers } : { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) })
   return response.json()
 }
+// The agent's permission requests and questions get buttons that send the typed answer (e.g. "/allow 1").
+function actionsFor(text) {
+  const permission = /^🔐 \\*\\*OpenCode asks for permission\\*\\* \\(#(\\d+)\\)/.exec(text)
+  if (permission) {
+    const n = permission[1]
+    return [["Allow once", "/allow " + n, ""], ["Always", "/always " + n, ""], ["Reject", "/deny " + n, "reject"]]
+  }
+  const question = /^❓ \\*\\*OpenCode asks\\*\\* \\(#(\\d+)/.exec(text)
+  if (question) {
+    const options = [...text.matchAll(/^(\\d+)\\. \\*\\*(.+?)\\*\\*/gm)].map((m) => [m[2], m[1], ""])
+    return [...options, ["Skip", "/skip " + question[1], "reject"]]
+  }
+  return []
+}
+function actionsHtml(text) {
+  const actions = actionsFor(text)
+  if (actions.length === 0) return ""
+  return '<div class="actions">' + actions.map(([label, send, kind]) =>
+    '<button type="button" class="' + kind + '" data-send="' + escapeHtml(send) + '">' + escapeHtml(label) + "</button>").join("") + "</div>"
+}
 function renderChats() {
   $("chats").innerHTML = state.chats.map((c) => '<li data-id="' + c.id + '" class="' + (c.id === state.active ? "active" : "") + '">' +
     escapeHtml(c.title) + "<small>" + (c.type === "2" ? "group" : "1:1") + " · " + escapeHtml(c.id) + "</small></li>").join("")
@@ -118,7 +141,7 @@ async function refresh() {
     state.shown = key
     $("messages").innerHTML = data.messages.map((m) => '<div class="msg ' + (m.from === "user" ? "user" : m.from === "card" ? "robot card" : "robot") + '" data-from="' + m.from + '">' +
       '<div class="meta">' + escapeHtml(m.from === "user" ? m.sender : "Robot") + " · " + new Date(m.at).toLocaleTimeString() + (m.route && m.route !== "webhook" ? " · via " + m.route : "") + (m.card ? " · AI card, " + m.card + ", " + m.updates + " calls" : "") + "</div>" +
-      (m.from === "user" ? escapeHtml(m.text) : markdown(m.text)) + fileHtml(m.file) + "</div>").join("")
+      (m.from === "user" ? escapeHtml(m.text) : markdown(m.text) + actionsHtml(m.text)) + fileHtml(m.file) + "</div>").join("")
     $("messages").scrollTop = $("messages").scrollHeight
   }
   const s = data.stats
@@ -159,6 +182,12 @@ async function newChat(type) {
 }
 $("new-chat").onclick = () => newChat("1")
 $("new-group").onclick = () => newChat("2")
+$("messages").onclick = async (event) => {
+  const button = event.target.closest("button[data-send]")
+  if (!button || !state.active) return
+  await api("/api/send", { conversationId: state.active, sender: $("composer").sender.value || "Sandbox user", text: button.dataset.send })
+  refresh()
+}
 $("composer").onsubmit = async (event) => {
   event.preventDefault()
   const form = event.target

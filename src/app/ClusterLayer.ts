@@ -14,7 +14,9 @@ import { layerConversationsSql } from "../dingtalk/ConversationsSql.js"
 import { layerSendLimiterSql } from "../dingtalk/SendLimiterSql.js"
 import { Bridge } from "../pipeline/Bridge.js"
 import { ClusterTurns, ConversationEntityLive } from "../pipeline/ClusterTurns.js"
-import { makeServicesLayer } from "./BridgeLayer.js"
+import { makeInteractiveLayer, makeServicesLayer } from "./BridgeLayer.js"
+import { ChatChoices } from "../pipeline/ChatChoices.js"
+import { statePathFor } from "../core/StateDir.js"
 
 /** The bridge as a cluster runner on the database at `url`. */
 export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redacted<string>) => {
@@ -35,6 +37,8 @@ export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redac
   return Bridge.layer.pipe(
     Layer.provideMerge(ClusterTurns.layer),
     Layer.provideMerge(ConversationEntityLive),
+    // Permission requests and chat choices stay per runner (choices in this runner's state directory).
+    Layer.provideMerge(makeInteractiveLayer(ChatChoices.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".choices.json")))),
     Layer.provideMerge(services),
     Layer.provideMerge(runner),
     Layer.provideMerge(PgClient.layer({ url, maxConnections: 10 }))

@@ -171,6 +171,14 @@ const sandbox = Config.all({
   port: Config.Port("SANDBOX_PORT").pipe(Config.withDefault(8780)),
 })
 
+/** Permission requests and questions of the agent, answered from chat. */
+const interactive = Config.all({
+  /** An unanswered request is rejected after this long (the agent and the user are told why). */
+  permissionTimeoutMs: PositiveInt("BRIDGE_PERMISSION_TIMEOUT_MS", 15 * 60_000),
+  /** An interactive card template with allow/always/reject buttons; unset = typed answers only. */
+  actionCardTemplateId: Config.option(Config.NonEmptyString("DINGTALK_ACTION_CARD_TEMPLATE_ID")),
+})
+
 /** Pictures, files and voice in both directions. */
 const media = Config.all({
   /** Attachments larger than this are refused (nothing is written). */
@@ -190,7 +198,7 @@ const logging = Config.all({
 })
 
 /** The whole configuration, as one value. */
-export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, cluster, mcpHttp, sandbox, logging, media })
+export const BridgeConfigSchema = Config.all({ dingtalk, access, opencode, pipeline, delivery, cards, instance, cluster, mcpHttp, sandbox, logging, media, interactive })
 
 /** The parsed configuration. */
 export type BridgeSettings = Config.Success<typeof BridgeConfigSchema>
@@ -241,12 +249,11 @@ export const CONFIG_VARIABLES: ReadonlyArray<string> = [
   "DINGTALK_MAX_MESSAGE_BYTES", "DINGTALK_RATE_LIMIT", "DINGTALK_RATE_WINDOW_MS", "DINGTALK_RATE_LIMIT_KEY",
   "DINGTALK_THROTTLE_RETRY_MS", "DINGTALK_HTTP_MAX_SOCKETS", "DINGTALK_HTTP_KEEP_ALIVE", "DINGTALK_HTTP_TIMEOUT_MS",
   "DINGTALK_HTTP_RETRIES", "DINGTALK_SHUTDOWN_GRACE_MS",
-  "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR",
-  "BRIDGE_DATABASE_URL", "BRIDGE_RUNNER_HOST", "BRIDGE_RUNNER_PORT", "BRIDGE_SHARD_LOCK_EXPIRATION_MS",
+  "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR", "BRIDGE_DATABASE_URL", "BRIDGE_RUNNER_HOST", "BRIDGE_RUNNER_PORT", "BRIDGE_SHARD_LOCK_EXPIRATION_MS",
   "MCP_HTTP_PORT", "MCP_HTTP_HOST", "MCP_HTTP_TOKEN",
   "SANDBOX_PORT", "LOG_LEVEL", "LOG_FORMAT",
-  "OPENCODE_EVENT_SILENCE_MS",
   "DINGTALK_CARDS", "DINGTALK_CARD_TEMPLATE_ID", "DINGTALK_CARD_CONTENT_KEY", "DINGTALK_CARD_UPDATE_MS", "DINGTALK_CARD_PAUSE_MS",
   "DINGTALK_CARD_MAX_BYTES", "DINGTALK_CARD_QPS", "BRIDGE_PROGRESS_AFTER_MS",
   "BRIDGE_MAX_ATTACHMENT_BYTES", "BRIDGE_ATTACHMENTS_DIR", "BRIDGE_SEND_FILE_DIRS", "DINGTALK_OAPI_URL",
+  "BRIDGE_PERMISSION_TIMEOUT_MS", "DINGTALK_ACTION_CARD_TEMPLATE_ID",
 ]

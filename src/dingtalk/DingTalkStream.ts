@@ -5,7 +5,7 @@
  */
 import { Clock, Context, Deferred, Duration, Effect, Fiber, Layer, Queue, Redacted, Ref, Result, Schedule, Schema, Scope, Stream } from "effect"
 import { ConnectionLost, reconnectSchedule, superviseConnection, type ConnectionOutcome } from "./Reconnect.js"
-import { ROBOT_TOPIC, StreamClient } from "./StreamClient.js"
+import { CARD_TOPIC, ROBOT_TOPIC, StreamClient } from "./StreamClient.js"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { DingTalkHttp, type DingTalkUnreachable } from "./DingTalkHttp.js"
 import { checkGatewayEndpoint, describeUrl } from "./OutboundPolicy.js"
@@ -117,7 +117,11 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
           clientSecret: Redacted.value(config.clientSecret),
           ua: "dingtalk-mcp-server",
           localIp: "",
-          subscriptions: [{ type: "CALLBACK", topic: ROBOT_TOPIC }],
+          subscriptions: [
+            { type: "CALLBACK", topic: ROBOT_TOPIC },
+            // Button clicks of interactive cards, when a template for them is configured.
+            ...(settings.interactive.actionCardTemplateId._tag === "Some" ? [{ type: "CALLBACK", topic: CARD_TOPIC }] : []),
+          ],
         }, { retries: 0 }).pipe(Effect.mapError((error: DingTalkUnreachable) => new ConnectFailed({ detail: error.message })))
         if (answer.status >= 400 && answer.status < 500 && answer.status !== 408 && answer.status !== 429) {
           return yield* new CredentialsRejected({ status: answer.status, detail: describeGatewayError(answer.body) })

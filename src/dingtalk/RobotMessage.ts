@@ -100,6 +100,8 @@ export interface MediaRef {
   readonly downloadCode: string
   /** The sender's file name (files, sometimes videos). */
   readonly fileName?: string
+  /** A picture of the quoted message (fetched on a best-effort basis: its code may have expired). */
+  readonly quoted?: true
 }
 
 const codeOf = (content: unknown): string | undefined => {
@@ -232,11 +234,23 @@ export const toInbound = (message: RobotMessage, fallbackRobotCode: string, now:
   receivedAt: now,
 })
 
+/** The picture of a quoted picture message, when DingTalk gives its download code. */
+export const quotedMediaOf = (message: RobotMessage): ReadonlyArray<MediaRef> => {
+  const holder: unknown = message.msgtype === "text" ? message.text : message.content
+  const replied = typeof holder === "object" && holder !== null && (holder as { isReplyMsg?: unknown }).isReplyMsg === true
+    ? (holder as { repliedMsg?: unknown }).repliedMsg
+    : undefined
+  const msgtype = stringField(replied, "msgType") ?? stringField(replied, "msgtype")
+  if (msgtype !== "picture" && msgtype !== "image") return []
+  const downloadCode = codeOf(typeof replied === "object" && replied !== null ? (replied as { content?: unknown }).content : undefined)
+  return downloadCode === undefined ? [] : [{ kind: "picture", downloadCode, quoted: true }]
+}
+
 /** Adds attachments, the quote and the voice flag, only when present. */
 const withMedia = (message: RobotMessage, inbound: InboundMessage): InboundMessage => {
-  const attachments = mediaOf(message)
+  const attachments = [...quotedMediaOf(message), ...mediaOf(message)]
   const quote = quoteOf(message)
-  const transcribed = message.msgtype === "audio" && attachments.length === 0 && inbound.body._tag === "Text"
+  const transcribed = message.msgtype === "audio" && mediaOf(message).length === 0 && inbound.body._tag === "Text"
   return {
     ...inbound,
     ...(attachments.length > 0 ? { attachments } : {}),

@@ -16,6 +16,9 @@ const wallClock = { currentTimeMillisUnsafe: () => Date.now() }
 /** The topic of robot messages. */
 export const ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
 
+/** The topic of interactive card button clicks (cards created with `callbackType: "STREAM"`). */
+export const CARD_TOPIC = "/v1.0/card/instances/callback"
+
 /** The largest WebSocket message accepted (`ws` would take 100 MiB); DingTalk's own frames are a few KB. */
 export const MAX_FRAME_PAYLOAD = 1024 * 1024
 

@@ -1,7 +1,8 @@
 /**
  * A DingTalk emulator that speaks the real Stream-mode protocol on 127.0.0.1: gateway open with a
  * credentials check and single-use tickets, the WebSocket with CALLBACK / SYSTEM frames and ack
- * tracking, `sessionWebhook` endpoints that record replies, and the token + robot OpenAPI.
+ * tracking, `sessionWebhook` endpoints that record replies, the token + robot OpenAPI, and AI cards
+ * (create-and-deliver, streaming, instance updates; see EmulatedCards.ts).
  * Failures can be injected (gateway errors, dropped / frozen / disconnecting sockets, 130101, 300001).
  * It never writes to stdout or stderr: processes that embed it speak JSON-RPC on stdout.
  */
@@ -158,6 +159,16 @@ export interface Pushed {
   readonly queued: boolean
 }
 
+/** A card button click: the card, who clicked (staff ID), the button's action ID and its params. */
+export interface CardClickFields {
+  readonly outTrackId: string
+  readonly userId: string
+  readonly actionId: string
+  readonly params?: Record<string, string>
+  /** `"im"` in 1:1 chats (as observed by peers); default `""`. */
+  readonly spaceType?: string
+}
+
 /** Where a push goes. */
 export interface PushOptions {
   /** A specific open connection; throws if it is not open. Default: one picked per `pick`. */
@@ -219,6 +230,11 @@ export interface DingTalkEmulator {
   waitForMediaSends(count: number, timeoutMs?: number): Promise<ReadonlyArray<RecordedMediaSend>>
   /** Pushes a CALLBACK frame whose `data` string is `data`; returns the frame ID. */
   pushRaw(data: string, options?: PushOptions): string
+  /**
+   * Pushes a card button click on the card callback topic (`/v1.0/card/instances/callback`), shaped as
+   * DingTalk's samples show it; returns the frame ID (its ack is in `acks`).
+   */
+  pushCardCallback(click: CardClickFields, options?: PushOptions): string
   /** Sends `text` as a raw WebSocket message (it need not be JSON). */
   pushFrame(text: string, options?: PushOptions): void
   /** Pushes the data of an earlier frame again under a new frame ID, as DingTalk does for un-acked pushes. */
@@ -271,6 +287,7 @@ export interface DingTalkEmulator {
 }
 
 const ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
+const CARD_TOPIC = "/v1.0/card/instances/callback"
 const MAX_BODY_BYTES = 20_000
 
 interface Connection {
@@ -382,7 +399,7 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
   const accessTokens = new Set<string>()
   const webhookFailures: Array<{ errcode: number; left: number; conversationId: string | undefined }> = []
   // Undelivered pushes; CALLBACK frames are built on delivery so headers name the real connection.
-  const queue: Array<{ frameId: string; data: string } | { raw: string }> = []
+  const queue: Array<{ frameId: string; data: string; topic?: string } | { raw: string }> = []
   const frameData = new Map<string, string>() // frame ID → data, for redelivery
   const pingIds = new Set<string>()
   const timers = new Set<NodeJS.Timeout>()
@@ -473,11 +490,11 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     return connection
   }
 
-  const callbackFrame = (frameId: string, data: string, connectionId: string) =>
+  const callbackFrame = (frameId: string, data: string, connectionId: string, topic = ROBOT_TOPIC) =>
     JSON.stringify({
       specVersion: "1.0",
       type: "CALLBACK",
-      headers: { appId: clientId, connectionId, contentType: "application/json", messageId: frameId, time: String(Date.now()), topic: ROBOT_TOPIC },
+      headers: { appId: clientId, connectionId, contentType: "application/json", messageId: frameId, time: String(Date.now()), topic },
       data,
     })
 
@@ -490,15 +507,15 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     })
 
   /** Sends a CALLBACK now or queues it; returns the connection it went to. */
-  const pushData = (data: string, connectionId: string | undefined): { frameId: string; connectionId: string | undefined } => {
+  const pushData = (data: string, connectionId: string | undefined, topic = ROBOT_TOPIC): { frameId: string; connectionId: string | undefined } => {
     const frameId = `frame-${++frameCounter}-${randomUUID().slice(0, 8)}`
     frameData.set(frameId, data)
     const target = choose(connectionId)
-    if (target === undefined) queue.push({ frameId, data })
-    else target.ws.send(callbackFrame(frameId, data, target.id))
+    if (target === undefined) queue.push({ frameId, data, topic })
+    else target.ws.send(callbackFrame(frameId, data, target.id, topic))
     if (redeliverAfterMs > 0) {
       later(redeliverAfterMs, () => {
-        if (!ackOf.has(frameId)) pushData(data, undefined)
+        if (!ackOf.has(frameId)) pushData(data, undefined, topic)
       })
     }
     return { frameId, connectionId: target?.id }
@@ -749,7 +766,7 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     }
     ws.on("close", gone)
     ws.on("error", gone)
-    for (const item of queue.splice(0)) ws.send("raw" in item ? item.raw : callbackFrame(item.frameId, item.data, id))
+    for (const item of queue.splice(0)) ws.send("raw" in item ? item.raw : callbackFrame(item.frameId, item.data, id, item.topic))
     notify()
   }
 
@@ -894,6 +911,15 @@ export const startDingTalkEmulator = async (options: DingTalkEmulatorOptions = {
     waitForMediaSends: (count, timeoutMs = 5_000) =>
       waitFor(`${count} media message(s)`, () => (mediaSends.length >= count ? mediaSends.slice() : undefined), timeoutMs),
     pushRaw: (data, pushOptions = {}) => pushData(data, pushOptions.connectionId).frameId,
+    pushCardCallback: (click, pushOptions = {}) => {
+      // As DingTalk's samples show it: `content` and `value` are JSON strings holding cardPrivateData.
+      const privateData = JSON.stringify({ cardPrivateData: { actionIds: [click.actionId], params: click.params ?? {} } })
+      const data = JSON.stringify({
+        extension: "{}", corpId: "ding-corp", spaceType: click.spaceType ?? "", userIdType: 1, type: "actionCallback",
+        userId: click.userId, outTrackId: click.outTrackId, spaceId: "", content: privateData, value: privateData,
+      })
+      return pushData(data, pushOptions.connectionId, CARD_TOPIC).frameId
+    },
     pushFrame: (text, pushOptions = {}) => {
       const target = choose(pushOptions.connectionId)
       if (target === undefined) queue.push({ raw: text })

@@ -131,6 +131,65 @@ export type OpenCodePaths = typeof OpenCodePaths.Type
 /** A prompt that is only text. */
 export const textPrompt = (text: string): ReadonlyArray<PromptPart> => [{ type: "text", text }]
 
+/** A permission request (`permission.asked`, `GET /permission`): what the agent wants to run or touch. */
+export const PermissionRequest = Schema.Struct({
+  id: Schema.String,
+  sessionID: Schema.String,
+  permission: Schema.String,
+  patterns: Schema.optional(Schema.Array(Schema.String)),
+  metadata: Schema.optional(Schema.Unknown),
+  always: Schema.optional(Schema.Array(Schema.String)),
+})
+/** A pending permission request. */
+export type PermissionRequest = typeof PermissionRequest.Type
+
+/** One question of a `question` tool call, with its options. */
+export const QuestionItem = Schema.Struct({
+  question: Schema.String,
+  header: Schema.optional(Schema.String),
+  options: Schema.optional(Schema.Array(Schema.Struct({ label: Schema.String, description: Schema.optional(Schema.String) }))),
+  multiple: Schema.optional(Schema.Boolean),
+  custom: Schema.optional(Schema.Boolean),
+})
+/** A question asked by the agent. */
+export type QuestionItem = typeof QuestionItem.Type
+
+/** A question request (`question.asked`, `GET /question`). */
+export const QuestionRequest = Schema.Struct({ id: Schema.String, sessionID: Schema.String, questions: Schema.Array(QuestionItem) })
+/** A pending question request. */
+export type QuestionRequest = typeof QuestionRequest.Type
+
+/** An agent as listed by `GET /agent`. */
+export const AgentInfo = Schema.Struct({
+  name: Schema.String,
+  description: Schema.optional(Schema.String),
+  mode: Schema.optional(Schema.String),
+  hidden: Schema.optional(Schema.Boolean),
+})
+/** An OpenCode agent. */
+export type AgentInfo = typeof AgentInfo.Type
+
+/** How a permission request is answered. */
+export type PermissionReply = "once" | "always" | "reject"
+
+/** OpenCode no longer knows the permission request: it was answered already (or OpenCode restarted). */
+export class PermissionNotFound extends Schema.TaggedError<PermissionNotFound>()("PermissionNotFound", {
+  requestId: Schema.String,
+}) {
+  override get message() {
+    return `The permission request ${this.requestId} was already answered (or OpenCode restarted since).`
+  }
+}
+
+/** OpenCode no longer knows the question: it was answered already (or OpenCode restarted). */
+export class QuestionNotFound extends Schema.TaggedError<QuestionNotFound>()("QuestionNotFound", {
+  requestId: Schema.String,
+}) {
+  override get message() {
+    return `The question ${this.requestId} was already answered (or OpenCode restarted since).`
+  }
+}
+
 /** An answer: status and the body as text. */
 interface TextAnswer {
   readonly status: number
@@ -189,6 +248,18 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
   readonly abort: (sessionId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** True when `GET /session` answers. */
   readonly reachable: Effect.Effect<boolean>
+  /** Answers a permission request (`POST /permission/:id/reply`); `message` goes to the agent with a rejection. */
+  readonly replyPermission: (requestId: string, reply: PermissionReply, message?: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed | PermissionNotFound>
+  /** Answers a question request: one array of labels (or free text) per question. */
+  readonly replyQuestion: (requestId: string, answers: ReadonlyArray<ReadonlyArray<string>>) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed | QuestionNotFound>
+  /** Dismisses a question request (the tool call fails, the turn ends). */
+  readonly rejectQuestion: (requestId: string) => Effect.Effect<void, OpenCodeUnreachable | OpenCodeRequestFailed | QuestionNotFound>
+  /** Pending permission requests of every session. */
+  readonly listPermissions: Effect.Effect<ReadonlyArray<PermissionRequest>, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** Pending question requests of every session. */
+  readonly listQuestions: Effect.Effect<ReadonlyArray<QuestionRequest>, OpenCodeUnreachable | OpenCodeRequestFailed>
+  /** The agents OpenCode offers (`GET /agent`), hidden and subagents included. */
+  readonly agents: Effect.Effect<ReadonlyArray<AgentInfo>, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** `GET /config/providers`: providers and models with their input capabilities. */
   readonly configProviders: Effect.Effect<ConfigProviders, OpenCodeUnreachable | OpenCodeRequestFailed>
   /** `GET /config`: the configured default model. */
@@ -317,6 +388,35 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
         return yield* ensureOk(operation, answer).pipe(Effect.flatMap(readJson(operation, Schema.Array(SessionMessage))))
       })
 
+
+      // Answers to the agent's permission requests and questions; a 404 means someone answered first.
+      const replyPermission = Effect.fn("OpenCodeClient.replyPermission")(function*(requestId: string, reply: PermissionReply, message?: string) {
+        const operation = "POST /permission/:id/reply"
+        const body = message === undefined || message === "" ? { reply } : { reply, message }
+        const answer = yield* call(operation, "POST", `/permission/${encodeURIComponent(requestId)}/reply`, body, CONTROL_TIMEOUT_MS)
+        if (answer.status === 404) return yield* new PermissionNotFound({ requestId })
+        yield* ensureOk(operation, answer)
+      })
+      const questionCall = (requestId: string, action: "reply" | "reject", body: unknown) =>
+        Effect.gen(function*() {
+          const operation = `POST /question/:id/${action}`
+          const answer = yield* call(operation, "POST", `/question/${encodeURIComponent(requestId)}/${action}`, body, CONTROL_TIMEOUT_MS)
+          if (answer.status === 404) return yield* new QuestionNotFound({ requestId })
+          yield* ensureOk(operation, answer)
+        })
+      const replyQuestion = Effect.fn("OpenCodeClient.replyQuestion")((requestId: string, answers: ReadonlyArray<ReadonlyArray<string>>) =>
+        questionCall(requestId, "reply", { answers })
+      )
+      const rejectQuestion = Effect.fn("OpenCodeClient.rejectQuestion")((requestId: string) => questionCall(requestId, "reject", undefined))
+      const getList = <S extends Schema.Top>(path: string, schema: S) =>
+        call(`GET ${path}`, "GET", path, undefined, CONTROL_TIMEOUT_MS).pipe(
+          Effect.flatMap((answer) => ensureOk(`GET ${path}`, answer)),
+          Effect.flatMap(readJson(`GET ${path}`, schema))
+        )
+      const listPermissions = getList("/permission", Schema.Array(PermissionRequest)).pipe(Effect.withSpan("OpenCodeClient.listPermissions"))
+      const listQuestions = getList("/question", Schema.Array(QuestionRequest)).pipe(Effect.withSpan("OpenCodeClient.listQuestions"))
+      const listAgents = getList("/agent", Schema.Array(AgentInfo)).pipe(Effect.withSpan("OpenCodeClient.agents"))
+
       return OpenCodeClient.of({
         url: shownUrl,
         listSessions,
@@ -332,6 +432,12 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
         configProviders,
         config,
         paths,
+        replyPermission,
+        replyQuestion,
+        rejectQuestion,
+        listPermissions,
+        listQuestions,
+        agents: listAgents,
       })
     })
   )

@@ -17,6 +17,10 @@ import { Cards } from "../dingtalk/Cards.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
+import { ChatSettings } from "./ChatSettings.js"
+import { Interactions } from "./Interactions.js"
+import { isAnswer } from "./InteractiveCommands.js"
+import { CARD_TOPIC } from "../dingtalk/StreamClient.js"
 import { makeAccessReplies } from "./AccessReplies.js"
 import { type Command, helpText, needsAdmin, route } from "./Route.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
@@ -46,7 +50,9 @@ export class Bridge extends Context.Service<Bridge, {
       const sessions = yield* Sessions
       const opencode = yield* OpenCodeClient
       const access = yield* AccessPolicy
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards>()
+      const interactions = yield* Interactions
+      const chatSettings = yield* ChatSettings
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | ChatSettings>()
       const inbox = yield* Effect.serviceOption(Inbox)
       const clusterTurns = yield* Effect.serviceOption(ClusterTurns)
       const scope = yield* Scope.Scope
@@ -88,6 +94,8 @@ export class Bridge extends Context.Service<Bridge, {
             `**All chats:** ${scheduler.inFlight()} running, ${scheduler.depth()} waiting`,
             `**DingTalk:** ${connection.state}`,
             `**OpenCode:** ${reachable ? "reachable" : "not reachable"}`,
+            ...(yield* chatSettings.statusLines(conversationId)),
+            ...(yield* interactions.statusLines(conversationId)),
           ].join("\n")
         }).pipe(Effect.withSpan("Bridge.status"))
 
@@ -103,6 +111,8 @@ export class Bridge extends Context.Service<Bridge, {
             return sessionId === undefined
               ? notify(conversationId, "Nothing is running in this chat.")
               : opencode.abort(sessionId).pipe(
+                // OpenCode leaves the aborted turn's permission requests and questions pending: close them.
+                Effect.andThen(interactions.withdraw(conversationId, "the turn was stopped")),
                 Effect.catch((error) =>
                   Effect.logWarning("Could not stop the turn").pipe(
                     Effect.annotateLogs({ error: error.message }),
@@ -156,7 +166,16 @@ export class Bridge extends Context.Service<Bridge, {
             case "Command":
               yield* metrics.increment("commands")
               return yield* runCommand(message, decided.command)
+            case "Interactive": {
+              yield* metrics.increment("commands")
+              const who = { conversationId, senderKey: message.senderKey, senderId: message.senderId, senderNick: message.senderNick }
+              // Answers act at once: the turn they unblock is running in this very conversation.
+              return yield* isAnswer(decided.command) ? interactions.answer(who, decided.command) : inBackground(chatSettings.run(message, decided.command))
+            }
             case "Turn": {
+              // While the agent waits for a question's answer, a plain message is that answer.
+              const who = { conversationId, senderKey: message.senderKey, senderId: message.senderId, senderNick: message.senderNick }
+              if (yield* interactions.answerText(who, decided.text)) return
               // Cluster mode: the conversation's entity (on whichever runner owns it) runs the turn.
               if (Option.isSome(clusterTurns)) return yield* clusterTurns.value.submit(message, decided.text, queuedAt)
               const journal = Option.isSome(inbox) ? yield* inbox.value.record(message, decided.text, queuedAt) : undefined
@@ -166,7 +185,8 @@ export class Bridge extends Context.Service<Bridge, {
               const prompt = yield* promptParts.prepare(message, decided.text)
               const turn = prompt.pipe(
                 Effect.flatMap((parts) => parts.length === 0 ? (journal === undefined ? Effect.void : journal.delivered) : runTurn(message, parts, running, queuedAt, journal)),
-                Option.isSome(span) ? Effect.withParentSpan(span.value) : identity
+                Option.isSome(span) ? Effect.withParentSpan(span.value) : identity,
+                interactions.duringTurn(conversationId, message.senderKey, message.senderNick)
               )
               const accepted = yield* scheduler.submit(conversationId, turn.pipe(Effect.provideContext(services)))
               if (accepted === "busy") {
@@ -183,6 +203,8 @@ export class Bridge extends Context.Service<Bridge, {
 
       const frames = stream.frames.pipe(
         Stream.tap(() => metrics.increment("received")),
+        // Card button clicks are not robot messages: they answer the agent's requests.
+        Stream.filterEffect((frame) => frame.topic === CARD_TOPIC ? interactions.cardFrame(frame.data).pipe(Effect.as(false)) : Effect.succeed(true)),
         Stream.mapEffect((frame) => decodeFrame(frame, robotCode)),
         // A rejected frame is counted and logged, then dropped (it was acked already).
         Stream.filterMapEffect((decoded) =>

@@ -13,7 +13,7 @@ import { type LiveCard, makeLiveCard } from "../dingtalk/LiveCard.js"
 import type { InboundMessage } from "../dingtalk/RobotMessage.js"
 import { followTurn } from "../opencode/FollowTurn.js"
 import { type LiveTurnState, stepText } from "../opencode/LiveTurnState.js"
-import { type PromptOptions, type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
+import { OpenCodeClient, type PromptOptions, type PromptPart, TurnFailed, type TurnResult, TurnTimedOut } from "../opencode/OpenCodeClient.js"
 
 /** How a live turn was shown. */
 export interface LiveOutcome {
@@ -47,21 +47,17 @@ export const liveContent = (state: LiveTurnState, maxBytes: number): string => {
   return [rest === "" ? head : `${head}${CONTINUED}`, status].filter((piece) => piece !== "").join("\n\n")
 }
 
-/** Runs the turn in `sessionId` with live output; fails like a blocking turn would. */
-export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object, prompt?: PromptOptions) =>
+/**
+ * One "still working" message after `BRIDGE_PROGRESS_AFTER_MS`, at most one per conversation per 5 minutes,
+ * naming the current step when there is one. Runs in the current scope: end the scope when the turn ends.
+ */
+export const progressNotice = (conversationId: string, running: object, step: () => string | undefined) =>
   Effect.gen(function*() {
     const settings = yield* BridgeConfig
-    const cards = yield* Cards
     const delivery = yield* Delivery
     const metrics = yield* BridgeMetrics
-    const conversationId = message.conversationId
-    const target = { conversationId, conversationType: message.conversationType, senderStaffId: message.senderStaffId }
-    const card: LiveCard | undefined = (yield* cards.usable(target)) ? yield* makeLiveCard(target) : undefined
     const startedAt = yield* Clock.currentTimeMillis
-    let latest: LiveTurnState | undefined
-
-    // Without a card: one short message naming the current step when the turn runs long.
-    const progress = card !== undefined ? undefined : yield* Effect.forkScoped(Effect.gen(function*() {
+    return yield* Effect.forkScoped(Effect.gen(function*() {
       yield* Effect.sleep(Duration.millis(settings.cards.progressAfterMs))
       const now = yield* Clock.currentTimeMillis
       const log = progressLogs.get(running) ?? new Map<string, number>()
@@ -69,10 +65,28 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
       const last = log.get(conversationId)
       if (last !== undefined && now - last < PROGRESS_EVERY_MS) return
       log.set(conversationId, now)
-      const step = latest?.step === undefined ? "" : ` Current step: ${stepText(latest.step)}`
+      const current = step()
       yield* metrics.increment("progressNotices")
-      yield* delivery.send({ conversationId, text: `⏳ Still working (${Math.round((now - startedAt) / 1000)} s).${step}`, format: "text" }).pipe(Effect.ignore)
+      yield* delivery.send({ conversationId, text: `⏳ Still working (${Math.round((now - startedAt) / 1000)} s).${current === undefined ? "" : ` Current step: ${current}`}`, format: "text" }).pipe(Effect.ignore)
     }))
+  })
+
+/** Runs the turn in `sessionId` with live output; fails like a blocking turn would. */
+export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: ReadonlyArray<PromptPart>, running: object, prompt?: PromptOptions) =>
+  Effect.gen(function*() {
+    const settings = yield* BridgeConfig
+    const cards = yield* Cards
+    const metrics = yield* BridgeMetrics
+    const opencode = yield* OpenCodeClient
+    const conversationId = message.conversationId
+    const target = { conversationId, conversationType: message.conversationType, senderStaffId: message.senderStaffId }
+    const card: LiveCard | undefined = (yield* cards.usable(target)) ? yield* makeLiveCard(target) : undefined
+    let latest: LiveTurnState | undefined
+
+    // Without a card: one short message naming the current step when the turn runs long.
+    const progress = card !== undefined
+      ? undefined
+      : yield* progressNotice(conversationId, running, () => (latest?.step === undefined ? undefined : stepText(latest.step)))
 
     const changed = (state: LiveTurnState) =>
       Effect.suspend(() => {
@@ -95,7 +109,15 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
       })
 
     const followed = yield* followTurn({ sessionId, parts, ...(prompt === undefined ? {} : { prompt }), timeoutMs: settings.opencode.turnTimeoutMs, changed }).pipe(
-      Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress))
+      Effect.ensuring(progress === undefined ? Effect.void : Fiber.interrupt(progress)),
+      // Shutting down mid-turn: the turn stops in OpenCode (a busy session would swallow the next prompt) and the
+      // card does not keep spinning. Bounded: the shutdown must go on.
+      Effect.onInterrupt(() =>
+        Effect.all([
+          opencode.abort(sessionId),
+          latest === undefined ? Effect.void : finishCard(latest, "failed", "⚠️ Interrupted: the bridge is restarting. Send your message again."),
+        ], { concurrency: 2, discard: true }).pipe(Effect.timeout(Duration.seconds(3)), Effect.ignore)
+      )
     )
     const state = followed.state
     if (followed._tag === "TimedOut") {
@@ -109,7 +131,8 @@ export const runLiveTurn = (message: InboundMessage, sessionId: string, parts: R
     }
     if (state.error !== undefined) {
       const error = new TurnFailed({ sessionId, name: state.error.name ?? "error", detail: describe(state.error.data) })
-      yield* finishCard(state, "failed", `⚠️ ${error.message}`)
+      // Like the chat reply: the error's name only; details stay in the operator's logs.
+      yield* finishCard(state, "failed", `⚠️ The agent stopped with an error (${error.name.replace(/[^\w.-]/g, "").slice(0, 60)}).`)
       return yield* error
     }
     const shown = yield* finishCard(state, "done", "")

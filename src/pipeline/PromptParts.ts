@@ -32,6 +32,7 @@ const forUser = (error: MediaDownloadError): string =>
 /** A name for an attachment without one: `picture-<msgId>-<n>`. */
 const suggestedName = (message: InboundMessage, ref: MediaRef, index: number): string => {
   if (ref.fileName !== undefined) return ref.fileName
+  if (ref.quoted === true) return `quoted-picture-${message.msgId.replace(/[^A-Za-z0-9]/g, "").slice(-10) || "message"}`
   const id = message.msgId.replace(/[^A-Za-z0-9]/g, "").slice(-10) || "message"
   return `${ref.kind}-${id}${index > 0 ? `-${index + 1}` : ""}`
 }
@@ -49,7 +50,7 @@ export const promptText = (message: InboundMessage, text: string, saved: Readonl
   if (text !== "") blocks.push(message.transcribed === true ? `[Voice message, transcribed by DingTalk:]\n${text}` : text)
   if (saved.length > 0) {
     const lines = saved.map(({ ref, file, asImage }) =>
-      `- ${kindLabel[ref.kind]}: ${file.path} (${file.mime}, ${kilobytes(file.bytes)})${asImage ? " — also attached as an image" : ""}`
+      `- ${ref.quoted === true ? "Quoted picture" : kindLabel[ref.kind]}: ${file.path} (${file.mime}, ${kilobytes(file.bytes)})${asImage ? " — also attached as an image" : ""}`
     )
     blocks.push([`[The user sent ${saved.length === 1 ? "an attachment" : `${saved.length} attachments`}, saved in the project:]`, ...lines].join("\n"))
   }
@@ -100,8 +101,9 @@ export const makePromptParts = Effect.gen(function*() {
         }).pipe(Effect.result)
         if (outcome._tag === "Failure") {
           yield* metrics.increment("attachmentsFailed")
-          yield* Effect.logWarning("Attachment not saved").pipe(Effect.annotateLogs({ kind: ref.kind, error: outcome.failure.message }))
-          problems.push(forUser(outcome.failure))
+          yield* Effect.logWarning("Attachment not saved").pipe(Effect.annotateLogs({ kind: ref.kind, quoted: ref.quoted === true, error: outcome.failure.message }))
+          // A quoted picture is a bonus: its text note is in the quote already, so its loss is only logged.
+          if (ref.quoted !== true) problems.push(forUser(outcome.failure))
           continue
         }
         const file = outcome.success

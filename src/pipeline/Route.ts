@@ -3,6 +3,7 @@
  * a chat command, or a polite refusal. Pure: the bridge acts on the answer.
  */
 import { supportedTypes, type InboundMessage } from "../dingtalk/RobotMessage.js"
+import { changesSettings, type InteractiveCommand, interactiveHelp, parseInteractive } from "./InteractiveCommands.js"
 
 /** Chat commands. */
 export const commands = ["new", "stop", "status", "help"] as const
@@ -13,6 +14,7 @@ export type Command = typeof commands[number]
 export type Route =
   | { readonly _tag: "Turn"; readonly text: string }
   | { readonly _tag: "Command"; readonly command: Command }
+  | { readonly _tag: "Interactive"; readonly command: InteractiveCommand }
   | { readonly _tag: "Pair"; readonly code: string }
   | { readonly _tag: "Unsupported"; readonly msgtype: string }
   | { readonly _tag: "Malformed"; readonly msgtype: string; readonly reason: string }
@@ -24,7 +26,8 @@ export const groupAdminCommands: ReadonlyArray<Command> = []
 
 /** Whether a route needs an admin: `/pair` always, the commands above in groups. */
 export const needsAdmin = (decided: Route, conversationType: InboundMessage["conversationType"]): boolean =>
-  decided._tag === "Pair" || (decided._tag === "Command" && conversationType === "group" && groupAdminCommands.includes(decided.command))
+  decided._tag === "Pair" || (decided._tag === "Command" && conversationType === "group" && groupAdminCommands.includes(decided.command)) ||
+  (decided._tag === "Interactive" && conversationType === "group" && changesSettings(decided.command))
 
 /** Decides the route of a message (the access policy has let its sender in). */
 export const route = (message: InboundMessage, maxInputBytes: number): Route => {
@@ -40,6 +43,8 @@ export const route = (message: InboundMessage, maxInputBytes: number): Route => 
   if (pair !== null) return { _tag: "Pair", code: pair[1] ?? "" }
   const command = /^\/(\w+)\s*$/.exec(text)?.[1]?.toLowerCase()
   if (command !== undefined && (commands as ReadonlyArray<string>).includes(command)) return { _tag: "Command", command: command as Command }
+  const interactive = parseInteractive(text)
+  if (interactive !== undefined) return { _tag: "Interactive", command: interactive }
   return { _tag: "Turn", text }
 }
 
@@ -52,6 +57,7 @@ export const helpText = [
   "- `/status` show the session, the queue and the connection",
   "- `/help` this text",
   "- `/pair CODE` (admins) approve a sender's pairing code",
+  ...interactiveHelp,
   "",
   `I read ${supportedTypes.join(", ")} messages.`,
 ].join("\n")

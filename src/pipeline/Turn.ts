@@ -8,9 +8,10 @@ import { BridgeMetrics } from "../core/BridgeMetrics.js"
 import { Delivery } from "../dingtalk/Delivery.js"
 import { OpenCodeClient, type OpenCodeError, type PromptPart, textPrompt } from "../opencode/OpenCodeClient.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { ChatSettings } from "./ChatSettings.js"
 import type { TurnJournal } from "./Inbox.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
-import { type LiveOutcome, runLiveTurn } from "./LiveTurn.js"
+import { type LiveOutcome, progressNotice, runLiveTurn } from "./LiveTurn.js"
 
 /** How long a turn waits for OpenCode's event stream to open (at start-up) before using the blocking call. */
 const LIVE_WAIT_MS = 3_000
@@ -58,15 +59,21 @@ export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<Pr
       const sessionId = yield* sessions.sessionFor(conversationId, conversationLabel(message))
       running.set(conversationId, sessionId)
       const requestAt = yield* Clock.currentTimeMillis
+      const choice = yield* (yield* ChatSettings).promptOptions(conversationId)
       // With a durable inbox the prompt carries a messageID recorded first, so a restart can find its reply.
       const messageId = journal === undefined ? undefined : yield* journal.prompting(sessionId)
-      const promptOptions = messageId === undefined ? {} : { messageID: messageId }
+      const promptOptions = messageId === undefined ? choice : { ...choice, messageID: messageId }
       // Live (event stream, AI card) when OpenCode's event stream is open; otherwise the blocking call.
       const live = yield* events.awaitConnected(LIVE_WAIT_MS)
       const prompt = typeof text === "string" ? textPrompt(text) : text
       const outcome: LiveOutcome = yield* (live
         ? runLiveTurn(message, sessionId, prompt, running, promptOptions)
-        : opencode.prompt(sessionId, prompt, promptOptions).pipe(Effect.map((result) => ({ result, onCard: false, overflow: "" }))))
+        : progressNotice(conversationId, running, () => undefined).pipe(
+          // No event stream: the blocking call, still with a progress message when it runs long.
+          Effect.andThen(opencode.prompt(sessionId, prompt, promptOptions)),
+          Effect.map((result) => ({ result, onCard: false, overflow: "" })),
+          Effect.scoped
+        ))
         .pipe(Effect.ensuring(Effect.sync(() => running.delete(conversationId))))
       const answeredAt = yield* Clock.currentTimeMillis
       yield* metrics.observe("turn", answeredAt - requestAt)

@@ -30,6 +30,23 @@ describe("configuration", () => {
       assert.strictEqual(settings.dingtalk.apiUrl, "http://127.0.0.1:9")
     }))
 
+  it.effect("AI cards: on by default with DingTalk's general template, off on request, updates never faster than 200 ms", () =>
+    Effect.gen(function*() {
+      const defaults = (yield* parse(required)).cards
+      assert.isTrue(defaults.enabled)
+      assert.strictEqual(defaults.templateId, "02fcf2f4-5e02-4a85-b672-46d1f715543e.schema")
+      assert.strictEqual(defaults.contentKey, "msgContent")
+      assert.strictEqual(defaults.updateMs, 1_000)
+      assert.strictEqual(defaults.pauseMs, 30 * 60_000)
+      assert.strictEqual(defaults.progressAfterMs, 60_000)
+      const tuned = (yield* parse({ ...required, DINGTALK_CARDS: "off", DINGTALK_CARD_UPDATE_MS: "50", DINGTALK_CARD_CONTENT_KEY: "content" })).cards
+      assert.isFalse(tuned.enabled)
+      assert.strictEqual(tuned.updateMs, 200)
+      assert.strictEqual(tuned.contentKey, "content")
+      const refused = yield* Effect.flip(parse({ ...required, DINGTALK_CARDS: "maybe" }))
+      assert.match(configErrorReport(refused), /DINGTALK_CARDS/)
+    }))
+
   it.effect("Basic auth is sent as opencode:<password> unless another user name is set", () =>
     Effect.gen(function*() {
       const settings = yield* parse({ ...required, OPENCODE_SERVER_PASSWORD: "pw" })

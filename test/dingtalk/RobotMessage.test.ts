@@ -48,5 +48,9 @@ describe("RobotMessage media", () => {
     // In rich text the reply fields sit in `content`.
     const rich = message({ msgtype: "richText", text: undefined, content: { richText: [{ text: "and?" }], isReplyMsg: true, repliedMsg: { msgType: "text", content: { text: "earlier" } } } })
     assert.deepStrictEqual(toInbound(rich, "r", 0).quote, { msgtype: "text", text: "earlier" })
+    // A quoted picture is also fetched, when DingTalk gives its download code.
+    const picture = toInbound(message({ text: { content: "what is this?", isReplyMsg: true, repliedMsg: { msgType: "picture", content: { downloadCode: "q1" } } } }), "r", 0)
+    assert.deepStrictEqual(picture.attachments, [{ kind: "picture", downloadCode: "q1", quoted: true }])
+    assert.isUndefined(toInbound(message({ text: { content: "x", isReplyMsg: true, repliedMsg: { msgType: "picture", content: {} } } }), "r", 0).attachments)
   })
 })

@@ -4,6 +4,10 @@
  * card soon after the first token, growing text, the full answer at the end, markdown when cards fail.
  */
 import { Effect } from "effect"
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import path from "node:path"
+import { chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Cards } from "../../src/dingtalk/Cards.js"
 import { type DingTalkEmulator, type EmulatedCard, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
@@ -11,6 +15,8 @@ import { OpenCodeEvents } from "../../src/opencode/OpenCodeEvents.js"
 import { getStats } from "../../src/mcp/GetStats.js"
 import { type FakeModel, startFakeModel, streamedText } from "../../src/testing/FakeModel.js"
 import { startBridge, testEnv } from "../support/bridge.js"
+import { spawnMain } from "../support/mcpProcess.js"
+import { freePort } from "../support/resources.js"
 import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
 
 const UPDATE_MS = 1_000
@@ -37,6 +43,9 @@ beforeAll(async () => {
   model = await startFakeModel()
   emulator = await startDingTalkEmulator()
   opencode = await startRealOpenCode({ modelUrl: model.url })
+  // OpenCode's first prompt warms it up (seconds): not what the timings below are about.
+  const session = await (await fetch(`${opencode.url}/session`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json() as { id: string }
+  await fetch(`${opencode.url}/session/${session.id}/message`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ parts: [{ type: "text", text: "warm up" }] }) })
 }, 90_000)
 
 afterAll(async () => {
@@ -161,6 +170,18 @@ describe("live answers in AI cards, with a real OpenCode", () => {
     })
   }, 60_000)
 
+  it("a bridge shutting down mid-stream stops the turn and ends the card as failed, not spinning", async () => {
+    let outTrackId = ""
+    await withBridge({}, async () => {
+      emulator.pushMessage({ text: "STREAM 60 250", conversationId: "cid-shutdown", senderStaffId: "staff-shutdown" })
+      const [card] = await emulator.waitForCards(1, { conversationId: "cid-shutdown", timeoutMs: 30_000 })
+      outTrackId = card!.outTrackId
+    })
+    const finished = await emulator.waitForCardFinished(outTrackId, 5_000)
+    expect(finished.flowStatus).toBe("5")
+    expect(finished.text).toMatch(/^chunk-1[\s\S]*Interrupted: the bridge is restarting/)
+  }, 60_000)
+
   it("the event subscription survives an OpenCode restart between turns: the next turn streams again", async () => {
     await withBridge({}, async (context) => {
       emulator.pushMessage({ text: "STREAM 4 300", conversationId: "cid-restart", senderStaffId: "staff-restart" })
@@ -189,3 +210,36 @@ const waitUntil = async (check: () => Promise<boolean>, timeoutMs: number) => {
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
+
+describe("the sandbox page", () => {
+  it.runIf(existsSync(CHROMIUM))("shows an AI card growing as OpenCode streams, then finished (node dist/main.js, headless Chromium)", async () => {
+    const port = await freePort()
+    const server = spawnMain({ OPENCODE_SERVER_URL: opencode.url, SANDBOX_PORT: String(port), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "sandbox-cards-")) })
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] })
+    try {
+      await server.initialize()
+      const deadline = Date.now() + 10_000
+      while (!server.stderr().includes(`http://127.0.0.1:${port}`)) {
+        if (Date.now() > deadline) throw new Error(`no chat page announced:\n${server.stderr()}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const page = await browser.newPage()
+      await page.goto(`http://127.0.0.1:${port}/`)
+      await page.getByLabel("Message").fill("STREAM 24 250")
+      await page.getByRole("button", { name: "Send" }).click()
+      const card = page.locator('.msg[data-from="card"]')
+      // Seen while streaming, with part of the answer…
+      await expect.poll(() => card.textContent(), { timeout: 30_000 }).toMatch(/AI card, streaming[\s\S]*chunk-1/)
+      const partial = (await card.textContent()) ?? ""
+      expect(partial).not.toContain("chunk-24")
+      // …and at the end with all of it.
+      await expect.poll(() => card.textContent(), { timeout: 30_000 }).toMatch(/AI card, finished[\s\S]*chunk-24/)
+      expect(await page.locator('.msg[data-from="robot"]').count()).toBe(0)
+    } finally {
+      await browser.close()
+      server.kill()
+    }
+  }, 90_000)
+})

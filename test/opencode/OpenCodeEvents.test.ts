@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, PubSub, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, PubSub, References, Stream } from "effect"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
 import { BridgeConfig } from "../../src/core/BridgeConfig.js"
@@ -52,7 +52,11 @@ const sseServer = Effect.acquireRelease(
 )
 
 const eventsLayer = (url: string, extra: Record<string, string> = {}) =>
-  OpenCodeEvents.layer.pipe(Layer.provide(BridgeConfig.layerFrom({ DINGTALK_CLIENT_ID: "x", DINGTALK_CLIENT_SECRET: "y", OPENCODE_SERVER_URL: url, ...extra })))
+  OpenCodeEvents.layer.pipe(
+    Layer.provide(BridgeConfig.layerFrom({ DINGTALK_CLIENT_ID: "x", DINGTALK_CLIENT_SECRET: "y", OPENCODE_SERVER_URL: url, ...extra })),
+    // The reconnect warnings are expected here.
+    Layer.provide(Layer.succeed(References.MinimumLogLevel, "None"))
+  )
 
 const waitUntil = (check: () => boolean) =>
   Effect.promise(async () => {

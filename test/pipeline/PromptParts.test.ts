@@ -59,6 +59,23 @@ describe("PromptParts", () => {
     })
   }, 20_000)
 
+  it("a reply to a picture brings the quoted picture; an expired one is only noted by the quote", async () => {
+    const { emulator, opencode } = await setup()
+    await withBridge(emulator, opencode, async () => {
+      emulator.pushMessage({ conversationId: "cid-q", text: "what is this?", replyTo: { msgtype: "picture", content: { downloadCode: emulator.addMedia(PNG) } } })
+      await opencode.waitForPrompts(1, 10_000)
+      const text = opencode.promptParts[0]!.parts[0].text as string
+      expect(text).toMatch(/^\[The user is replying to an earlier picture message, quoted here:\]\n> \[a picture message\]\n/)
+      expect(text).toMatch(/what is this\?\n\n\[The user sent an attachment, saved in the project:\]\n- Quoted picture: \/.*quoted-picture-.*\.png/)
+      emulator.pushMessage({ conversationId: "cid-q", text: "and this?", replyTo: { msgtype: "picture", content: { downloadCode: emulator.addMedia(PNG, { brokenUrl: true }) } } })
+      await opencode.waitForPrompts(2, 10_000)
+      expect(opencode.promptParts[1]!.parts[0].text).not.toContain("attachment")
+      // The reply is the agent's answer only: no warning about the quoted picture.
+      const replies = await emulator.waitForReplies(2, { conversationId: "cid-q", timeoutMs: 10_000 })
+      expect(replies.map((r) => r.text).filter((t) => t.startsWith("⚠️"))).toEqual([])
+    })
+  }, 20_000)
+
   it("a voice note without transcription is saved as audio; a broken link is reported and the text goes on", async () => {
     const { emulator, opencode } = await setup()
     await withBridge(emulator, opencode, async () => {

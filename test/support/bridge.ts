@@ -3,7 +3,7 @@
  */
 import { Effect, Layer, Logger, References, Scope } from "effect"
 import { BridgeConfig } from "../../src/core/BridgeConfig.js"
-import { BridgeLayer } from "../../src/app/BridgeLayer.js"
+import { BridgeLayer, PersistentBridgeLayer } from "../../src/app/BridgeLayer.js"
 import { Bridge } from "../../src/pipeline/Bridge.js"
 import { DingTalkEmulatorScoped, type DingTalkEmulatorOptions } from "../../src/emulator/DingTalkEmulator.js"
 import { FakeOpenCodeScoped, type FakeOpenCodeOptions } from "../../src/testing/FakeOpenCode.js"
@@ -31,6 +31,15 @@ export const startBridge = (env: Record<string, string>) =>
   Effect.gen(function*() {
     const scope = yield* Scope.Scope
     const context = yield* Layer.buildWithScope(BridgeLayer.pipe(Layer.provideMerge(BridgeConfig.layerFrom(env)), Layer.provideMerge(TestLogging)), scope)
+    yield* Effect.forkIn(Effect.provideContext(Bridge.use((bridge) => bridge.run), context), scope)
+    return context
+  })
+
+/** The same with the CLI's persistence under `BRIDGE_STATE_DIR` (conversations, chat choices): for restart tests. */
+export const startPersistentBridge = (env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.Scope
+    const context = yield* Layer.buildWithScope(PersistentBridgeLayer.pipe(Layer.provideMerge(BridgeConfig.layerFrom(env)), Layer.provideMerge(TestLogging)), scope)
     yield* Effect.forkIn(Effect.provideContext(Bridge.use((bridge) => bridge.run), context), scope)
     return context
   })

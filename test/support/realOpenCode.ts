@@ -33,6 +33,10 @@ export const startRealOpenCode = async (options: {
   /** The `mcp` section, given the URL the server will have (its MCP servers may call back into it). */
   readonly mcp?: (opencodeUrl: string) => Record<string, unknown>
   readonly password?: string
+  /** OpenCode's `permission` section; default: allow everything (tool calls never wait for a person). */
+  readonly permission?: Record<string, unknown>
+  /** More models of the fake provider besides `echo` (same fake model server). */
+  readonly extraModels?: ReadonlyArray<string>
   /** The fake model declares image input (`modalities.input` incl. "image"), so OpenCode passes pictures to it. */
   readonly imageInput?: boolean
 }): Promise<RealOpenCode> => {
@@ -49,6 +53,7 @@ export const startRealOpenCode = async (options: {
     provider: {
       fake: { npm: "@ai-sdk/openai-compatible", name: "fake", options: { baseURL: options.modelUrl, apiKey: "x" }, models: {
         echo: { name: "echo", tool_call: true, ...(options.imageInput === true ? { attachment: true, modalities: { input: ["text", "image"], output: ["text"] } } : {}) },
+        ...Object.fromEntries((options.extraModels ?? []).map((id) => [id, { name: id, tool_call: true }])),
       } },
     },
     model: "fake/echo",
@@ -56,7 +61,7 @@ export const startRealOpenCode = async (options: {
     autoupdate: false,
     share: "disabled",
     // Tool calls must not wait for a person to approve them.
-    permission: { "*": "allow" },
+    permission: options.permission ?? { "*": "allow" },
     ...(options.mcp === undefined ? {} : { mcp: options.mcp(url) }),
   }))
   const env = {
