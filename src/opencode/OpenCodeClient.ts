@@ -309,11 +309,16 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
           Effect.mapError((error) => new OpenCodeRequestFailed({ operation, status: answer.status, detail: `unexpected answer: ${error.message}` }))
         ) as Effect.Effect<S["Type"], OpenCodeRequestFailed, S["DecodingServices"]>
 
-      const listSessions = call("GET /session", "GET", "/session", undefined, CONTROL_TIMEOUT_MS).pipe(
-        Effect.flatMap((answer) => ensureOk("GET /session", answer)),
-        Effect.flatMap(readJson("GET /session", Schema.Array(SessionInfo))),
-        Effect.withSpan("OpenCodeClient.listSessions")
-      )
+      /** `GET path`, its answer checked and decoded. */
+      const getJson = <S extends Schema.Top>(path: string, schema: S) => {
+        const operation = `GET ${path}`
+        return call(operation, "GET", path, undefined, CONTROL_TIMEOUT_MS).pipe(
+          Effect.flatMap((answer) => ensureOk(operation, answer)),
+          Effect.flatMap(readJson(operation, schema))
+        )
+      }
+
+      const listSessions = getJson("/session", Schema.Array(SessionInfo)).pipe(Effect.withSpan("OpenCodeClient.listSessions"))
 
       const createSession = Effect.fn("OpenCodeClient.createSession")(function*(title: string) {
         const answer = yield* call("POST /session", "POST", "/session", { title }, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("POST /session", a)))
@@ -347,22 +352,11 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
 
       const reachable = listSessions.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
 
-      const getJson = <S extends Schema.Top>(path: string, schema: S) => {
-        const operation = `GET ${path}`
-        return call(operation, "GET", path, undefined, CONTROL_TIMEOUT_MS).pipe(
-          Effect.flatMap((answer) => ensureOk(operation, answer)),
-          Effect.flatMap(readJson(operation, schema))
-        )
-      }
       const configProviders = getJson("/config/providers", ConfigProviders).pipe(Effect.withSpan("OpenCodeClient.configProviders"))
       const config = getJson("/config", OpenCodeConfig).pipe(Effect.withSpan("OpenCodeClient.config"))
       const paths = getJson("/path", OpenCodePaths).pipe(Effect.withSpan("OpenCodeClient.paths"))
 
-      const health = call("GET /global/health", "GET", "/global/health", undefined, CONTROL_TIMEOUT_MS).pipe(
-        Effect.flatMap((answer) => ensureOk("GET /global/health", answer)),
-        Effect.flatMap(readJson("GET /global/health", ServerHealth)),
-        Effect.withSpan("OpenCodeClient.health")
-      )
+      const health = getJson("/global/health", ServerHealth).pipe(Effect.withSpan("OpenCodeClient.health"))
 
       const deleteSession = Effect.fn("OpenCodeClient.deleteSession")(function*(sessionId: string) {
         yield* call("DELETE /session/:id", "DELETE", `/session/${encodeURIComponent(sessionId)}`, undefined, CONTROL_TIMEOUT_MS).pipe(Effect.flatMap((a) => ensureOk("DELETE /session/:id", a)))
@@ -375,11 +369,7 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
         yield* ensureOk(operation, answer)
       })
 
-      const sessionStatus = call("GET /session/status", "GET", "/session/status", undefined, CONTROL_TIMEOUT_MS).pipe(
-        Effect.flatMap((answer) => ensureOk("GET /session/status", answer)),
-        Effect.flatMap(readJson("GET /session/status", Schema.Record(Schema.String, SessionStatusInfo))),
-        Effect.withSpan("OpenCodeClient.sessionStatus")
-      )
+      const sessionStatus = getJson("/session/status", Schema.Record(Schema.String, SessionStatusInfo)).pipe(Effect.withSpan("OpenCodeClient.sessionStatus"))
 
       const messages = Effect.fn("OpenCodeClient.messages")(function*(sessionId: string) {
         const operation = "GET /session/:id/message"
@@ -387,7 +377,6 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
         if (answer.status === 404) return yield* new SessionNotFound({ sessionId })
         return yield* ensureOk(operation, answer).pipe(Effect.flatMap(readJson(operation, Schema.Array(SessionMessage))))
       })
-
 
       // Answers to the agent's permission requests and questions; a 404 means someone answered first.
       const replyPermission = Effect.fn("OpenCodeClient.replyPermission")(function*(requestId: string, reply: PermissionReply, message?: string) {
@@ -408,14 +397,9 @@ export class OpenCodeClient extends Context.Service<OpenCodeClient, {
         questionCall(requestId, "reply", { answers })
       )
       const rejectQuestion = Effect.fn("OpenCodeClient.rejectQuestion")((requestId: string) => questionCall(requestId, "reject", undefined))
-      const getList = <S extends Schema.Top>(path: string, schema: S) =>
-        call(`GET ${path}`, "GET", path, undefined, CONTROL_TIMEOUT_MS).pipe(
-          Effect.flatMap((answer) => ensureOk(`GET ${path}`, answer)),
-          Effect.flatMap(readJson(`GET ${path}`, schema))
-        )
-      const listPermissions = getList("/permission", Schema.Array(PermissionRequest)).pipe(Effect.withSpan("OpenCodeClient.listPermissions"))
-      const listQuestions = getList("/question", Schema.Array(QuestionRequest)).pipe(Effect.withSpan("OpenCodeClient.listQuestions"))
-      const listAgents = getList("/agent", Schema.Array(AgentInfo)).pipe(Effect.withSpan("OpenCodeClient.agents"))
+      const listPermissions = getJson("/permission", Schema.Array(PermissionRequest)).pipe(Effect.withSpan("OpenCodeClient.listPermissions"))
+      const listQuestions = getJson("/question", Schema.Array(QuestionRequest)).pipe(Effect.withSpan("OpenCodeClient.listQuestions"))
+      const listAgents = getJson("/agent", Schema.Array(AgentInfo)).pipe(Effect.withSpan("OpenCodeClient.agents"))
 
       return OpenCodeClient.of({
         url: shownUrl,
