@@ -117,6 +117,8 @@ export const messageRun = async (
       PATH: process.env.PATH ?? "", HOME: cwd, BRIDGE_STATE_DIR: cwd,
       DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
       OPENCODE_SERVER_URL: opencode.url, ...extraEnv,
+      // BENCH_EXTRA_ENV: a JSON object of extra variables for a comparison run.
+      ...(JSON.parse(process.env.BENCH_EXTRA_ENV ?? "{}") as Record<string, string>),
     },
     // stdin stays open (an MCP client that has not spoken yet); stderr is read, as an MCP client does.
     stdio: ["pipe", "pipe", "pipe"],
@@ -208,5 +210,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     messages: Number(process.argv[3] ?? 200), rate: Number(process.argv[4] ?? 10), latencyMs: 50, warmup: 800, warmupRate: 40,
     ...(profileAt > 0 ? { profileDir: process.argv[profileAt + 1]! } : {}),
   })
-  process.stdout.write(`${JSON.stringify({ who, node: node.version, ...run, coldStartMs: await coldStart(who, node.path, 5) }, null, 2)}\n`)
+  process.stdout.write(`${JSON.stringify({ who, node: node.version, ...run, coldStartMs: process.env.BENCH_NO_COLD ? 0 : await coldStart(who, node.path, 5) }, null, 2)}\n`)
 }

@@ -22,7 +22,7 @@ import { Sessions } from "../opencode/Sessions.js"
 import { Inbox } from "../pipeline/Inbox.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
 import { Messages } from "../core/Messages.js"
-import { ClusterBridgeLayer } from "./ClusterLayer.js"
+import type { ClusterBridgeLayer } from "./ClusterLayer.js"
 import { ProjectFolders } from "../opencode/ProjectFolders.js"
 import { MediaDownload } from "../dingtalk/MediaDownload.js"
 import { MediaUpload } from "../dingtalk/MediaUpload.js"
@@ -77,8 +77,10 @@ type PersistentLayer = Layer.Layer<
 >
 
 /** What the CLI runs: the embedded layer above, or a cluster runner when `BRIDGE_DATABASE_URL` is set. */
-export const PersistentBridgeLayer: PersistentLayer = Layer.unwrap(BridgeConfig.use((settings) =>
-  Effect.succeed<PersistentLayer>(Option.isSome(settings.cluster.databaseUrl)
-    ? ClusterBridgeLayer(settings, settings.cluster.databaseUrl.value)
-    : EmbeddedBridgeLayer(settings))
-))
+export const PersistentBridgeLayer: PersistentLayer = Layer.unwrap(BridgeConfig.use((settings) => {
+  const databaseUrl = settings.cluster.databaseUrl
+  return Option.isSome(databaseUrl)
+    // Loaded only in cluster mode: the cluster, RPC and PostgreSQL code is a fifth of the bundle.
+    ? Effect.promise(() => import("./ClusterLayer.js")).pipe(Effect.map((cluster): PersistentLayer => cluster.ClusterBridgeLayer(settings, databaseUrl.value)))
+    : Effect.succeed<PersistentLayer>(EmbeddedBridgeLayer(settings))
+}))

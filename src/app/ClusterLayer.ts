@@ -13,7 +13,7 @@ import { accessFileFor, AccessPolicy } from "../dingtalk/AccessPolicy.js"
 import { layerConversationsSql } from "../dingtalk/ConversationsSql.js"
 import { layerSendLimiterSql } from "../dingtalk/SendLimiterSql.js"
 import { Bridge } from "../pipeline/Bridge.js"
-import { ClusterTurns, ConversationEntityLive } from "../pipeline/ClusterTurns.js"
+import { ClusterTurnsLive, ConversationEntityLive } from "../pipeline/ConversationEntity.js"
 import { makeInteractiveLayer, makeServicesLayer } from "./BridgeLayer.js"
 import { ChatChoices } from "../pipeline/ChatChoices.js"
 import { statePathFor } from "../core/StateDir.js"
@@ -35,7 +35,7 @@ export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redac
     layerSendLimiterSql({ limit: settings.delivery.rateLimit, windowMs: settings.delivery.rateWindowMs })
   )
   return Bridge.layer.pipe(
-    Layer.provideMerge(ClusterTurns.layer),
+    Layer.provideMerge(ClusterTurnsLive),
     Layer.provideMerge(ConversationEntityLive),
     // Permission requests and chat choices stay per runner (choices in this runner's state directory).
     Layer.provideMerge(makeInteractiveLayer(ChatChoices.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".choices.json")))),

@@ -122,4 +122,41 @@ describe("Conversations", () => {
       assert.strictEqual(error._tag, "StateDirUnusable")
       assert.include(error.message, "BRIDGE_STATE_DIR")
     }))
+  it.live("a steady chat is written when it changes materially, the rest on shutdown", () =>
+    Effect.gen(function*() {
+      const dir = freshDir()
+      const webhookOf = (n: number) => `http://127.0.0.1:9/robot/sendBySession?session=s${n}`
+      const fileText = () => readFileSync(path.join(dir, "cid-1"), "utf8")
+      const onDisk = yield* withPersisted(dir, (registry) =>
+        Effect.gen(function*() {
+          // A new conversation is written at once (in the background).
+          yield* registry.remember(message("cid-1", { receivedAt: 10, webhook: webhookOf(1), webhookExpiresAt: 10 + 90 * 60_000 }))
+          yield* Effect.sleep("50 millis")
+          const first = JSON.parse(fileText())
+          // More messages with fresh webhooks while the stored one is good for an hour: kept in memory.
+          for (let n = 2; n <= 5; n++) yield* registry.remember(message("cid-1", { receivedAt: n * 1_000, webhook: webhookOf(n), webhookExpiresAt: n * 1_000 + 90 * 60_000 }))
+          yield* Effect.sleep("50 millis")
+          const steady = JSON.parse(fileText())
+          // A different sender in a 1:1 chat is where OpenAPI sends go: written at once.
+          yield* registry.remember(message("cid-1", { receivedAt: 6_000, senderKey: "staff-2", senderStaffId: "staff-2", webhook: webhookOf(6), webhookExpiresAt: 6_000 + 90 * 60_000 }))
+          yield* Effect.sleep("50 millis")
+          const newSender = JSON.parse(fileText())
+          // The stored webhook is about to expire: the fresh one is written at once.
+          yield* registry.remember(message("cid-1", { receivedAt: 80 * 60_000, senderKey: "staff-2", senderStaffId: "staff-2", webhook: webhookOf(7), webhookExpiresAt: 170 * 60_000 }))
+          yield* Effect.sleep("50 millis")
+          const renewed = JSON.parse(fileText())
+          yield* registry.remember(message("cid-1", { receivedAt: 81 * 60_000, senderKey: "staff-2", senderStaffId: "staff-2", webhook: webhookOf(8), webhookExpiresAt: 171 * 60_000 }))
+          return { first, steady, newSender, renewed }
+        }))
+      assert.strictEqual(onDisk.first.messageCount, 1)
+      assert.strictEqual(onDisk.steady.messageCount, 1)
+      assert.strictEqual(onDisk.steady.webhook, webhookOf(1))
+      assert.strictEqual(onDisk.newSender.lastSenderKey, "staff-2")
+      assert.strictEqual(onDisk.newSender.messageCount, 6)
+      assert.strictEqual(onDisk.renewed.webhook, webhookOf(7))
+      // Shutdown wrote the newest state.
+      const last = JSON.parse(fileText())
+      assert.strictEqual(last.messageCount, 8)
+      assert.strictEqual(last.webhook, webhookOf(8))
+    }))
 })
