@@ -23,6 +23,7 @@ import { Inbox } from "../pipeline/Inbox.js"
 import { ModelCatalog } from "../opencode/ModelCatalog.js"
 import { Messages } from "../core/Messages.js"
 import type { ClusterBridgeLayer } from "./ClusterLayer.js"
+import type { ToolServices } from "../mcp/McpServer.js"
 import { ProjectFolders } from "../opencode/ProjectFolders.js"
 import { MediaDownload } from "../dingtalk/MediaDownload.js"
 import { MediaUpload } from "../dingtalk/MediaUpload.js"
@@ -35,9 +36,10 @@ import { Interactions } from "../pipeline/Interactions.js"
 export const makeServicesLayer = <E, R = never, RL = BridgeConfig>(
   conversations: Layer.Layer<Conversations, E, R>,
   access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer,
-  limiter: Layer.Layer<SendLimiter, never, RL> = SendLimiter.layer as Layer.Layer<SendLimiter, never, any>
+  limiter: Layer.Layer<SendLimiter, never, RL> = SendLimiter.layer as Layer.Layer<SendLimiter, never, any>,
+  stream: Layer.Layer<DingTalkStream, never, BridgeConfig | DingTalkHttp> = DingTalkStream.layer
 ) =>
-  Layer.mergeAll(Delivery.layer, Sessions.layer, DingTalkStream.layer, ModelCatalog.layer, Cards.layer, ProjectFolders.layer, MediaDownload.layer, MediaUpload.layer).pipe(
+  Layer.mergeAll(Delivery.layer, Sessions.layer, stream, ModelCatalog.layer, Cards.layer, ProjectFolders.layer, MediaDownload.layer, MediaUpload.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(AccessToken.layer, OpenCodeClient.layer, OpenCodeEvents.layer, CardLimiter.layer)),
     Layer.provideMerge(Layer.mergeAll(DingTalkHttp.layer, conversations, access, limiter)),
     Layer.provideMerge(Layer.mergeAll(BridgeMetrics.layer, Messages.layer))
@@ -71,7 +73,7 @@ const EmbeddedBridgeLayer = (settings: BridgeSettings) =>
   )
 
 type PersistentLayer = Layer.Layer<
-  Layer.Success<typeof BridgeLayer>,
+  Bridge | ToolServices,
   Layer.Error<ReturnType<typeof EmbeddedBridgeLayer>> | Layer.Error<ReturnType<typeof ClusterBridgeLayer>>,
   BridgeConfig
 >
@@ -81,6 +83,10 @@ export const PersistentBridgeLayer: PersistentLayer = Layer.unwrap(BridgeConfig.
   const databaseUrl = settings.cluster.databaseUrl
   return Option.isSome(databaseUrl)
     // Loaded only in cluster mode: the cluster, RPC and PostgreSQL code is a fifth of the bundle.
-    ? Effect.promise(() => import("./ClusterLayer.js")).pipe(Effect.map((cluster): PersistentLayer => cluster.ClusterBridgeLayer(settings, databaseUrl.value)))
+    ? Effect.promise(() => import("./ClusterLayer.js")).pipe(Effect.map((cluster): PersistentLayer =>
+      settings.cluster.role === "client"
+        ? cluster.ClusterClientLayer(settings, databaseUrl.value)
+        : cluster.ClusterBridgeLayer(settings, databaseUrl.value)
+    ))
     : Effect.succeed<PersistentLayer>(EmbeddedBridgeLayer(settings))
 }))

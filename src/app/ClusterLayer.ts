@@ -6,17 +6,34 @@
  */
 import { NodeClusterSocket } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Layer, Option, type Redacted } from "effect"
+import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { RunnerAddress } from "effect/cluster"
 import type { BridgeSettings } from "../core/BridgeConfig.js"
 import { accessFileFor, AccessPolicy } from "../dingtalk/AccessPolicy.js"
 import { layerConversationsSql } from "../dingtalk/ConversationsSql.js"
+import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { layerSendLimiterSql } from "../dingtalk/SendLimiterSql.js"
 import { Bridge } from "../pipeline/Bridge.js"
 import { ClusterTurnsLive, ConversationEntityLive } from "../pipeline/ConversationEntity.js"
 import { makeInteractiveLayer, makeServicesLayer } from "./BridgeLayer.js"
 import { ChatChoices } from "../pipeline/ChatChoices.js"
 import { statePathFor } from "../core/StateDir.js"
+
+/**
+ * An MCP-only member (`BRIDGE_CLUSTER_ROLE=client`), e.g. launched by OpenCode on a host without a runner:
+ * no DingTalk connection and no conversations hosted; its tools read the shared registry and send within
+ * the robot's shared budget. Its pipeline never receives a message, so it never runs a turn.
+ */
+export const ClusterClientLayer = (settings: BridgeSettings, url: Redacted.Redacted<string>) =>
+  Layer.succeed(Bridge, Bridge.of({ run: Effect.never })).pipe(
+    Layer.provideMerge(makeServicesLayer(
+      layerConversationsSql,
+      AccessPolicy.layerPersisted(accessFileFor(settings.instance.stateDir, settings.dingtalk.clientId)),
+      layerSendLimiterSql({ limit: settings.delivery.rateLimit, windowMs: settings.delivery.rateWindowMs }),
+      DingTalkStream.layerNone
+    )),
+    Layer.provideMerge(PgClient.layer({ url, maxConnections: 2 }))
+  )
 
 /** The bridge as a cluster runner on the database at `url`. */
 export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redacted<string>) => {

@@ -4,7 +4,7 @@
  * The access policy follows the robot, not the process: an instance whose policy differs from the
  * owner's never takes over; it keeps answering its tool calls with the reason.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import type { ConnectionFatal } from "../dingtalk/DingTalkStream.js"
 import { accessPolicyFingerprint, BridgeConfig, describeAccessPolicy } from "../core/BridgeConfig.js"
 import { prepareStateDir, type StateDirUnusable } from "../core/StateDir.js"
@@ -45,7 +45,8 @@ export const runAsOwnerOrFollower = <E, R>(
         return yield* Bridge.use((bridge) => bridge.run).pipe(Effect.provideContext(context))
       }))
 
-    if (!settings.instance.singleOwner) return yield* own(() => Effect.void)
+    // An MCP-only cluster client holds no robot: it never takes part in the election (nor blocks a runner's).
+    if (!settings.instance.singleOwner || (Option.isSome(settings.cluster.databaseUrl) && settings.cluster.role === "client")) return yield* own(() => Effect.void)
 
     const policy = { fingerprint: accessPolicyFingerprint(settings), summary: describeAccessPolicy(settings) }
     // Set once an owner with another policy was seen: from then on this process only follows.

@@ -12,7 +12,13 @@ export const startupSummary = (settings: BridgeSettings, sandbox: boolean): stri
     onNone: () => "stdio",
     onSome: (port) => `stdio + http://${settings.mcpHttp.host}:${port}/mcp`,
   })
-  const mode = sandbox ? "sandbox (local emulator)" : Option.isSome(settings.cluster.databaseUrl) ? "cluster runner" : "bridge"
+  const mode = sandbox
+    ? "sandbox (local emulator)"
+    : Option.isNone(settings.cluster.databaseUrl)
+    ? "bridge"
+    : settings.cluster.role === "client"
+    ? "cluster client (MCP tools only, no DingTalk connection)"
+    : "cluster runner"
   return [
     `dingtalk-mcp-server ${VERSION}: ${mode}`,
     `robot ${robotCodeOf(settings)}`,

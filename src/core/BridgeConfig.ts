@@ -148,7 +148,18 @@ const cluster = Config.all({
   runnerPort: Config.Port("BRIDGE_RUNNER_PORT").pipe(Config.withDefault(34431)),
   /** How long a dead runner's conversations wait before another runner takes them (Effect Cluster's shard lock). */
   shardLockExpirationMs: PositiveInt("BRIDGE_SHARD_LOCK_EXPIRATION_MS", 35_000),
-})
+  /**
+   * `runner` (default): a DingTalk connection and a share of the conversations. `client`: MCP tools only
+   * (e.g. launched by OpenCode on a host without a runner): no connection, no conversations hosted.
+   */
+  role: Config.Literals(["runner", "client"], "BRIDGE_CLUSTER_ROLE").pipe(Config.withDefault("runner" as const)),
+}).pipe(
+  Config.mapEffect((settings) =>
+    settings.role === "client" && Option.isNone(settings.databaseUrl)
+      ? invalid("BRIDGE_CLUSTER_ROLE=client joins a cluster, so BRIDGE_DATABASE_URL must be set too.")
+      : Effect.succeed(settings)
+  )
+)
 
 /** Loopback names and addresses: only these may serve MCP over HTTP without a token. */
 export const isLoopbackHost = (host: string): boolean => /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i.test(host.trim())
@@ -263,7 +274,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<string> = [
   "DINGTALK_THROTTLE_RETRY_MS", "DINGTALK_HTTP_MAX_SOCKETS", "DINGTALK_HTTP_KEEP_ALIVE", "DINGTALK_HTTP_TIMEOUT_MS",
   "DINGTALK_HTTP_RETRIES", "DINGTALK_SHUTDOWN_GRACE_MS",
   "BRIDGE_SINGLE_OWNER", "BRIDGE_STATE_DIR",
-  "BRIDGE_DATABASE_URL", "BRIDGE_RUNNER_HOST", "BRIDGE_RUNNER_PORT", "BRIDGE_SHARD_LOCK_EXPIRATION_MS",
+  "BRIDGE_DATABASE_URL", "BRIDGE_RUNNER_HOST", "BRIDGE_RUNNER_PORT", "BRIDGE_SHARD_LOCK_EXPIRATION_MS", "BRIDGE_CLUSTER_ROLE",
   "MCP_HTTP_PORT", "MCP_HTTP_HOST", "MCP_HTTP_TOKEN",
   "SANDBOX_PORT", "LOG_LEVEL", "LOG_FORMAT",
   "DINGTALK_CARDS", "DINGTALK_CARD_TEMPLATE_ID", "DINGTALK_CARD_CONTENT_KEY", "DINGTALK_CARD_UPDATE_MS", "DINGTALK_CARD_PAUSE_MS",

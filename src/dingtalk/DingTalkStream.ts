@@ -29,7 +29,7 @@ export interface MalformedFrame {
 
 /** Where the connection stands. */
 export interface ConnectionStatus {
-  readonly state: "connecting" | "connected" | "backoff" | "failed" | "stopped"
+  readonly state: "connecting" | "connected" | "backoff" | "failed" | "stopped" | "client"
   readonly connectionId: string | undefined
   readonly connectedSince: number | undefined
   /** Consecutive failed attempts so far (0 when healthy). */
@@ -85,6 +85,17 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
   /** Fails when the connection is lost for good; never succeeds. */
   readonly fatal: Effect.Effect<never, ConnectionFatal>
 }>()("dingtalk-mcp-server/DingTalkStream") {
+  /** No connection at all (an MCP-only cluster client): no frames, status `client`, never fatal. */
+  static readonly layerNone = Layer.succeed(DingTalkStream, {
+    frames: Stream.never,
+    malformed: Stream.never,
+    status: Effect.succeed<ConnectionStatus>({
+      state: "client", connectionId: undefined, connectedSince: undefined, attempt: 0,
+      nextRetryAt: undefined, reconnects: 0, lastError: undefined, openConnections: 0,
+    }),
+    fatal: Effect.never,
+  })
+
   /** Connects at once and keeps the connection up until the layer is released. */
   static readonly layer = Layer.effect(
     DingTalkStream,

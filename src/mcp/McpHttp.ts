@@ -66,7 +66,7 @@ export const serveMcpHttp = (dispatch: ToolDispatch) =>
       const path = new URL(request.url ?? "/", "http://localhost").pathname
       if (request.method === "GET" && path === "/healthz") {
         const status = await run(stream.status)
-        return send(response, 200, "application/json", JSON.stringify({ status: status.state === "connected" ? "ok" : "degraded", connection: status.state, ownerPid: process.pid, reconnects: status.reconnects }))
+        return send(response, 200, "application/json", JSON.stringify({ status: status.state === "connected" || status.state === "client" ? "ok" : "degraded", connection: status.state, ownerPid: process.pid, reconnects: status.reconnects }))
       }
       if (Option.isSome(expectedAuth) && !authorizationMatches(request.headers.authorization, expectedAuth.value)) {
         response.setHeader("www-authenticate", "Bearer")

@@ -147,5 +147,32 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     expect(listed.conversations.map((c: { conversationId: string }) => c.conversationId).sort()).toEqual(
       Array.from({ length: 8 }, (_, k) => `cid-${k}`)
     )
+
+    // An MCP-only client (as OpenCode launches it on a host without a runner): no DingTalk connection,
+    // every conversation listed, and a send that goes out within the robot's shared budget.
+    const connectionsBefore = emulator.totalConnections
+    const client = spawnMain({
+      ...bridgeEnv(emulator, opencode),
+      DINGTALK_RATE_LIMIT: String(LIMIT),
+      DINGTALK_RATE_WINDOW_MS: String(WINDOW_MS),
+      BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-client-")),
+      BRIDGE_DATABASE_URL: url,
+      BRIDGE_CLUSTER_ROLE: "client",
+    })
+    onCleanup(() => client.kill())
+    await client.initialize()
+    const fromClient = await structured(client, "dingtalk_list_conversations", { limit: 100 })
+    expect(fromClient.conversations.map((c: { conversationId: string }) => c.conversationId).sort()).toEqual(
+      Array.from({ length: 8 }, (_, k) => `cid-${k}`)
+    )
+    const sentFromClient = await structured(client, "dingtalk_send_message", { conversationId: "cid-5", message: "note from the client", format: "text" })
+    expect(sentFromClient.parts).toBe(1)
+    await emulator.waitForReplies(61 + warmUp.size, { timeoutMs: 10_000 })
+    expect(emulator.repliesFor("cid-5").at(-1)!.text).toBe("note from the client")
+    expect((await structured(client, "dingtalk_get_stats")).connection.state).toBe("client")
+    expect(client.stderr()).toContain("cluster client (MCP tools only")
+    await settle(500)
+    expect(emulator.totalConnections).toBe(connectionsBefore)
+    expect(busiestWindow(emulator.replies.map((r) => r.at), WINDOW_MS)).toBeLessThanOrEqual(LIMIT)
   }, 180_000)
 })

@@ -37,6 +37,7 @@ I read {types} messages.`,
   "connection.backoff": "reconnecting",
   "connection.failed": "failed",
   "connection.stopped": "stopped",
+  "connection.client": "none (MCP-only cluster client)",
 
   // /stop and /new
   "stop.nothingRunning": "Nothing is running in this chat.",

@@ -37,6 +37,7 @@ export const zhCN: Catalogue = {
   "connection.backoff": "重连中",
   "connection.failed": "连接失败",
   "connection.stopped": "已停止",
+  "connection.client": "无（仅 MCP 的集群客户端）",
 
   // /stop 和 /new
   "stop.nothingRunning": "本会话中没有正在进行的任务。",
