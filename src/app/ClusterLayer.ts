@@ -14,7 +14,7 @@ import { layerConversationsSql } from "../dingtalk/ConversationsSql.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { layerSendLimiterSql } from "../dingtalk/SendLimiterSql.js"
 import { Bridge } from "../pipeline/Bridge.js"
-import { ClusterTurnsLive, ConversationEntityLive } from "../pipeline/ConversationEntity.js"
+import { AnswersEntityLive, ClusterTurnsLive, ConversationEntityLive, ConversationOwnersLive } from "../pipeline/ConversationEntity.js"
 import { makeInteractiveLayer, makeServicesLayer } from "./BridgeLayer.js"
 import { ChatChoices } from "../pipeline/ChatChoices.js"
 import { statePathFor } from "../core/StateDir.js"
@@ -54,8 +54,11 @@ export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redac
   return Bridge.layer.pipe(
     Layer.provideMerge(ClusterTurnsLive),
     Layer.provideMerge(ConversationEntityLive),
-    // Permission requests and chat choices stay per runner (choices in this runner's state directory).
+    Layer.provideMerge(AnswersEntityLive),
+    // The agent's requests are posted and answered by the runner that owns their conversation; chat
+    // choices stay per runner (in this runner's state directory).
     Layer.provideMerge(makeInteractiveLayer(ChatChoices.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".choices.json")))),
+    Layer.provideMerge(ConversationOwnersLive),
     Layer.provideMerge(services),
     Layer.provideMerge(runner),
     Layer.provideMerge(PgClient.layer({ url, maxConnections: 10 }))

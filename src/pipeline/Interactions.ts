@@ -17,6 +17,7 @@ import {
 } from "../opencode/OpenCodeClient.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { Sessions } from "../opencode/Sessions.js"
+import { ConversationOwners } from "./ConversationOwners.js"
 import { type AnswerCommand, parseQuestionAnswer } from "./InteractiveCommands.js"
 
 /** Who acts on a request: enough of an inbound message or a card click to check the right to answer. */
@@ -147,6 +148,12 @@ export class Interactions extends Context.Service<Interactions, {
   readonly answerText: (who: Answerer, text: string) => Effect.Effect<boolean>
   /** A card button click; resolves with the card's new status line (the card is updated too). */
   readonly cardAction: (action: CardAction) => Effect.Effect<CardOutcome>
+  /** The three above without handing off to the conversation's owner: what the owner runs (cluster mode). */
+  readonly here: {
+    readonly answer: (who: Answerer, command: AnswerCommand) => Effect.Effect<void>
+    readonly answerText: (who: Answerer, text: string) => Effect.Effect<boolean>
+    readonly cardAction: (action: CardAction) => Effect.Effect<CardOutcome>
+  }
   /** A frame of the card callback topic (already acked): decoded, then acted on in the background. */
   readonly cardFrame: (data: unknown) => Effect.Effect<void>
   /** Rejects the conversation's waiting requests (OpenCode keeps them after an abort) and says why. */
@@ -168,6 +175,10 @@ export class Interactions extends Context.Service<Interactions, {
       const conversations = yield* Conversations
       const cards = yield* ActionCards
       const scope = yield* Scope.Scope
+      const owners = yield* Effect.serviceOption(ConversationOwners)
+      /** In cluster mode, the owner of a conversation another runner holds. */
+      const ownerElsewhere = (conversationId: string) =>
+        Option.isSome(owners) && !owners.value.isLocal(conversationId) ? owners.value : undefined
       const timeoutMs = settings.interactive.permissionTimeoutMs
       const admins = settings.access.admins
       const pending = new Map<string, PendingRequest>()
@@ -296,6 +307,8 @@ export class Interactions extends Context.Service<Interactions, {
         // A session the bridge does not drive (the TUI, another client): not ours to answer.
         if (Option.isNone(conversationId)) return yield* Effect.logDebug("Request of a session without a conversation ignored").pipe(Effect.annotateLogs({ requestId: id, sessionId }))
         const cid = conversationId.value
+        // Cluster mode: every runner sees OpenCode's events; the conversation's owner posts them.
+        if (ownerElsewhere(cid) !== undefined) return yield* Effect.logDebug("Request of a conversation another runner owns left to it").pipe(Effect.annotateLogs({ requestId: id, conversationId: cid }))
         const conversation = yield* conversations.get(cid)
         // A conversation this robot never saw (another bridge on the same OpenCode): not ours either.
         if (Option.isNone(conversation)) return yield* Effect.logDebug("Request of an unknown conversation ignored").pipe(Effect.annotateLogs({ requestId: id, conversationId: cid }))
@@ -517,7 +530,7 @@ export class Interactions extends Context.Service<Interactions, {
             return Effect.logWarning("Card callback not understood; ignored")
           }
           // Acked already; the answer goes to OpenCode in the background.
-          return inBackground(cardAction({
+          return inBackground(routedCardAction({
             userId: click.userId,
             action: click.actionId,
             requestId,
@@ -571,13 +584,22 @@ export class Interactions extends Context.Service<Interactions, {
         })))
 
       // On shutdown the timers go with the scope; OpenCode keeps the requests, and a restart posts them again.
+      // Cluster mode: answers that reached a runner which does not own the conversation go to the one that does.
+      const routedAnswer = (who: Answerer, command: AnswerCommand) => ownerElsewhere(who.conversationId)?.answer(who, command) ?? answer(who, command)
+      const routedAnswerText = (who: Answerer, text: string) => ownerElsewhere(who.conversationId)?.answerText(who, text) ?? answerText(who, text)
+      const routedCardAction = (action: CardAction) => {
+        const conversationId = action.conversationId
+        const owner = conversationId === undefined ? undefined : ownerElsewhere(conversationId)
+        return owner === undefined || conversationId === undefined ? cardAction(action) : owner.cardAction({ ...action, conversationId })
+      }
       return Interactions.of({
         onEvent,
         resync,
         duringTurn,
-        answer,
-        answerText,
-        cardAction,
+        answer: routedAnswer,
+        answerText: routedAnswerText,
+        cardAction: routedCardAction,
+        here: { answer, answerText, cardAction },
         cardFrame,
         withdraw,
         pendingIn: (conversationId) => Effect.sync(() => inConversation(conversationId)),

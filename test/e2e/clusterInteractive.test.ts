@@ -1,0 +1,92 @@
+/**
+ * Cluster mode with a real `opencode serve` that asks before running `bash`: every runner sees
+ * OpenCode's events, but only the runner that owns the conversation posts the request, and an answer
+ * that reaches the other runner (DingTalk gives pushes to any connection) is handed to the owner.
+ * Needs PostgreSQL (see cluster.test.ts) and the OpenCode of the devDependencies.
+ */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
+import { type FakeModel, startFakeModel } from "../../src/testing/FakeModel.js"
+import { bridgeEnv } from "../support/bridgeInstances.js"
+import { type McpProcess, spawnMain } from "../support/mcpProcess.js"
+import { postgresMissing, startTestPostgres, type TestPostgres } from "../support/postgres.js"
+import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
+import { cleanupAfterEach, freePort } from "../support/resources.js"
+import { waitUntil } from "../support/waitUntil.js"
+
+const missing = postgresMissing()
+if (missing !== undefined) console.warn(`test/e2e/clusterInteractive.test.ts skipped: it needs PostgreSQL (${missing})`)
+
+const onCleanup = cleanupAfterEach()
+let pg: TestPostgres | undefined
+let model: FakeModel
+let opencode: RealOpenCode
+let emulator: DingTalkEmulator
+
+beforeAll(async () => {
+  if (missing !== undefined) return
+  pg = startTestPostgres(await freePort(), "bridge_cluster_interactive")
+  model = await startFakeModel()
+  emulator = await startDingTalkEmulator()
+  opencode = await startRealOpenCode({ modelUrl: model.url, permission: { bash: "ask" } })
+}, 90_000)
+afterAll(async () => {
+  await opencode?.stop()
+  await Promise.all([model?.close(), emulator?.close()])
+  pg?.stop()
+})
+
+const BASH = `CALLTOOL bash {"command":"echo permitted","description":"Print a word"}`
+const ASKED = "OpenCode asks (permission) in the chat"
+
+describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follow the conversation's owner", () => {
+  it("one runner posts the request; /allow sent to the other runner lets the turn finish", async () => {
+    const url = pg!.createDatabase("bridge_cluster_interactive_1")
+    const start = async () => {
+      const server = spawnMain({
+        ...bridgeEnv(emulator, opencode),
+        BRIDGE_LANGUAGE: "en",
+        DINGTALK_CARDS: "off",
+        BRIDGE_SINGLE_OWNER: "false",
+        BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-ask-")),
+        BRIDGE_DATABASE_URL: url,
+        BRIDGE_RUNNER_HOST: "127.0.0.1",
+        BRIDGE_RUNNER_PORT: String(await freePort()),
+      })
+      onCleanup(() => server.kill())
+      await server.initialize()
+      return server
+    }
+    const before = emulator.openConnections().length
+    const a = await start()
+    await emulator.waitForConnections(before + 1, 15_000)
+    const connectionOfA = emulator.openConnections().at(-1)!.id
+    const b = await start()
+    await emulator.waitForConnections(before + 2, 15_000)
+    const connectionOfB = emulator.openConnections().at(-1)!.id
+    const connectionOf = (runner: McpProcess) => (runner === a ? connectionOfA : connectionOfB)
+
+    const cid = "cid-cluster-ask"
+    emulator.pushMessage({ text: BASH, conversationId: cid })
+    await waitUntil("a runner to post the request", () => a.stderr().includes(ASKED) || b.stderr().includes(ASKED), { timeoutMs: 60_000, everyMs: 50 })
+    const [owner, other] = a.stderr().includes(ASKED) ? [a, b] : [b, a]
+    const asked = (await emulator.waitForReplies(1, { conversationId: cid, timeoutMs: 10_000 }))[0]!
+    expect(asked.text).toContain("OpenCode asks for permission")
+    // The other runner saw the same event and left it to the owner.
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    expect(other.stderr()).not.toContain(ASKED)
+    expect(emulator.repliesFor(cid).filter((r) => r.text.includes("OpenCode asks for permission"))).toHaveLength(1)
+
+    // The answer arrives on the other runner's connection.
+    emulator.pushMessage({ text: "/allow", conversationId: cid }, { connectionId: connectionOf(other) })
+    const replies = await emulator.waitForReplies(3, { conversationId: cid, timeoutMs: 60_000 })
+    const texts = replies.map((r) => r.text)
+    expect(texts.some((t) => t.startsWith("✅ Allowed once"))).toBe(true)
+    expect(texts.some((t) => t.startsWith("TOOL RESULT:") && t.includes("permitted"))).toBe(true)
+    expect(texts.some((t) => t.includes("nothing") || t.includes("No request"))).toBe(false)
+    expect(owner.stderr()).not.toContain("Could not hand an answer")
+  }, 150_000)
+})
