@@ -33,9 +33,9 @@ import { ChatSettings } from "../pipeline/ChatSettings.js"
 import { Interactions } from "../pipeline/Interactions.js"
 
 /** Metrics, chat texts, conversations, access policy, HTTP pool, token, delivery, cards, OpenCode client, sessions and the DingTalk connection. */
-export const makeServicesLayer = <E, R = never, RL = BridgeConfig>(
+export const makeServicesLayer = <E, R = never, RL = BridgeConfig, RA = BridgeConfig>(
   conversations: Layer.Layer<Conversations, E, R>,
-  access: Layer.Layer<AccessPolicy, never, BridgeConfig> = AccessPolicy.layer,
+  access: Layer.Layer<AccessPolicy, never, RA> = AccessPolicy.layer as Layer.Layer<AccessPolicy, never, any>,
   limiter: Layer.Layer<SendLimiter, never, RL> = SendLimiter.layer as Layer.Layer<SendLimiter, never, any>,
   stream: Layer.Layer<DingTalkStream, never, BridgeConfig | DingTalkHttp> = DingTalkStream.layer
 ) =>

@@ -9,7 +9,8 @@ import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { RunnerAddress } from "effect/cluster"
 import type { BridgeSettings } from "../core/BridgeConfig.js"
-import { accessFileFor, AccessPolicy } from "../dingtalk/AccessPolicy.js"
+import { AccessPolicy } from "../dingtalk/AccessPolicy.js"
+import { sqlAccessStore } from "../dingtalk/AccessStoreSql.js"
 import { layerConversationsSql } from "../dingtalk/ConversationsSql.js"
 import { DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { layerSendLimiterSql } from "../dingtalk/SendLimiterSql.js"
@@ -18,6 +19,10 @@ import { AnswersEntityLive, ClusterTurnsLive, ConversationEntityLive, Conversati
 import { makeInteractiveLayer, makeServicesLayer } from "./BridgeLayer.js"
 import { ChatChoices } from "../pipeline/ChatChoices.js"
 import { statePathFor } from "../core/StateDir.js"
+
+/** Pairings in the database: approved once, let in by every runner. */
+const accessSql = (settings: BridgeSettings) =>
+  Layer.unwrap(sqlAccessStore(settings.dingtalk.clientId).pipe(Effect.map(AccessPolicy.layerWith)))
 
 /**
  * An MCP-only member (`BRIDGE_CLUSTER_ROLE=client`), e.g. launched by OpenCode on a host without a runner:
@@ -28,7 +33,7 @@ export const ClusterClientLayer = (settings: BridgeSettings, url: Redacted.Redac
   Layer.succeed(Bridge, Bridge.of({ run: Effect.never })).pipe(
     Layer.provideMerge(makeServicesLayer(
       layerConversationsSql,
-      AccessPolicy.layerPersisted(accessFileFor(settings.instance.stateDir, settings.dingtalk.clientId)),
+      accessSql(settings),
       layerSendLimiterSql({ limit: settings.delivery.rateLimit, windowMs: settings.delivery.rateWindowMs }),
       DingTalkStream.layerNone
     )),
@@ -48,7 +53,7 @@ export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redac
   })
   const services = makeServicesLayer(
     layerConversationsSql,
-    AccessPolicy.layerPersisted(accessFileFor(settings.instance.stateDir, settings.dingtalk.clientId)),
+    accessSql(settings),
     layerSendLimiterSql({ limit: settings.delivery.rateLimit, windowMs: settings.delivery.rateWindowMs })
   )
   return Bridge.layer.pipe(

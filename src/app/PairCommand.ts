@@ -1,6 +1,7 @@
 /**
- * `dingtalk-mcp-server pair CODE`: approves a pairing code in the state directory. Works whether or
- * not a bridge is running: the owning process re-reads the pairing file when it changes.
+ * `dingtalk-mcp-server pair CODE`: approves a pairing code in the state directory (in cluster mode, in the
+ * database). Works whether or not a bridge is running: the owning process re-reads the pairing file when
+ * it changes.
  */
 import { Effect, Option } from "effect"
 import { readdirSync } from "node:fs"
@@ -24,6 +25,16 @@ export const pairCommand = (code: string): Effect.Effect<void> =>
   Effect.gen(function*() {
     if (code.trim() === "") return yield* finish("Usage: dingtalk-mcp-server pair CODE   (the code the robot sent the person asking for access)", 2)
     const config = yield* PairCommandConfig
+    if (Option.isSome(config.databaseUrl)) {
+      if (Option.isNone(config.clientId)) return yield* finish("Cluster mode (BRIDGE_DATABASE_URL): set DINGTALK_CLIENT_ID too, to say which robot's pairings to update.", 2)
+      const { approveInDatabase } = yield* Effect.promise(() => import("./ClusterPair.js"))
+      const inDatabase = yield* approveInDatabase(config.databaseUrl.value, config.clientId.value, code).pipe(
+        Effect.catchTag("SqlError", (error) => finish(`Cluster mode: the database in BRIDGE_DATABASE_URL cannot be used (${error.message})`, 1).pipe(Effect.as(undefined))),
+        Effect.catchIf((error): error is PairingCodeUnknown => error instanceof PairingCodeUnknown, (error) => finish(error.message, 1).pipe(Effect.as(undefined)))
+      )
+      if (inDatabase === undefined) return
+      return yield* finish(`Approved ${inDatabase.senderNick || inDatabase.senderKey} (${inDatabase.senderKey}); their next message will be answered.`, 0)
+    }
     const files = Option.match(config.clientId, {
       onSome: (clientId) => [accessFileFor(config.stateDir, clientId)],
       onNone: () => allAccessFiles(config.stateDir),

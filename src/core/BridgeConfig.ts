@@ -77,6 +77,8 @@ const access = Config.all({
 export const PairCommandConfig = Config.all({
   clientId: Config.option(Config.NonEmptyString("DINGTALK_CLIENT_ID")),
   stateDir: Config.String("BRIDGE_STATE_DIR").pipe(Config.withDefault(defaultStateDir())),
+  /** Cluster mode keeps pairings in the database. */
+  databaseUrl: Config.option(NonEmptySecret("BRIDGE_DATABASE_URL")),
 })
 
 /** The OpenCode side. */

@@ -1,0 +1,86 @@
+/**
+ * Cluster mode with pairing (the default access): pairings live in PostgreSQL, so a sender approved
+ * with `dingtalk-mcp-server pair CODE` (on any host) is let in by every runner, whichever connection
+ * DingTalk gives the next push to. Needs PostgreSQL (see cluster.test.ts).
+ */
+import { execFile } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
+import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
+import { bridgeEnv } from "../support/bridgeInstances.js"
+import { MAIN, spawnMain } from "../support/mcpProcess.js"
+import { postgresMissing, startTestPostgres, type TestPostgres } from "../support/postgres.js"
+import { cleanupAfterEach, freePort } from "../support/resources.js"
+
+const missing = postgresMissing()
+if (missing !== undefined) console.warn(`test/e2e/clusterAccess.test.ts skipped: it needs PostgreSQL (${missing})`)
+
+const onCleanup = cleanupAfterEach()
+let pg: TestPostgres | undefined
+beforeAll(async () => {
+  if (missing === undefined) pg = startTestPostgres(await freePort(), "bridge_cluster_access")
+}, 60_000)
+afterAll(() => pg?.stop())
+
+const pair = (code: string, env: Record<string, string>) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [MAIN, "pair", code], { env: { PATH: process.env.PATH ?? "", ...env }, timeout: 20_000 }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : Number(error.code ?? -1), stdout, stderr }))
+  })
+const codeIn = (text: string) => /pairing code is ([A-Z0-9]{6})/.exec(text)?.[1]
+
+describe.skipIf(missing !== undefined)("cluster mode: pairings shared by every runner", () => {
+  it("a code handed out by one runner, approved with `pair` on another host, lets the sender in on the other runner", async () => {
+    const url = pg!.createDatabase("bridge_cluster_access_1")
+    const emulator = await startDingTalkEmulator()
+    const opencode = await startFakeOpenCode()
+    onCleanup(() => emulator.close(), () => opencode.close())
+    const start = async () => {
+      const server = spawnMain({
+        ...bridgeEnv(emulator, opencode),
+        DINGTALK_ACCESS: "pairing",
+        BRIDGE_LANGUAGE: "en",
+        BRIDGE_SINGLE_OWNER: "false",
+        BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-access-")),
+        BRIDGE_DATABASE_URL: url,
+        BRIDGE_RUNNER_HOST: "127.0.0.1",
+        BRIDGE_RUNNER_PORT: String(await freePort()),
+      })
+      onCleanup(() => server.kill())
+      await server.initialize()
+      return server
+    }
+    await start()
+    await emulator.waitForConnections(1, 15_000)
+    const connectionOfA = emulator.openConnections().at(-1)!.id
+    await start()
+    await emulator.waitForConnections(2, 15_000)
+    const connectionOfB = emulator.openConnections().find((c) => c.id !== connectionOfA)!.id
+
+    const cid = "cid-cluster-pair"
+    const sender = { conversationId: cid, senderStaffId: "li", senderNick: "Li Lei" }
+    emulator.pushMessage({ text: "hello", ...sender }, { connectionId: connectionOfA })
+    const [notice] = await emulator.waitForReplies(1, { conversationId: cid, timeoutMs: 10_000 })
+    const code = codeIn(notice!.text)!
+    expect(code).toMatch(/^[A-Z0-9]{6}$/)
+    expect(opencode.prompts).toHaveLength(0)
+
+    // `pair` on a host with no runner and its own state dir: the database is what counts.
+    const elsewhere = { DINGTALK_CLIENT_ID: emulator.clientId, BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-pair-elsewhere-")), BRIDGE_DATABASE_URL: url }
+    expect((await pair("ZZZZZZ", elsewhere)).code).toBe(1)
+    const approved = await pair(code, elsewhere)
+    expect(approved).toMatchObject({ code: 0, stderr: "" })
+    expect(approved.stdout).toMatch(/Approved Li Lei \(li\)/)
+    // The runner that handed out the code tells the sender.
+    expect((await emulator.waitForReplies(2, { conversationId: cid, timeoutMs: 10_000 }))[1]!.text).toMatch(/You are approved/)
+
+    // The next message reaches the other runner, which lets them in.
+    emulator.pushMessage({ text: "hello again", ...sender }, { connectionId: connectionOfB })
+    const replies = await emulator.waitForReplies(3, { conversationId: cid, timeoutMs: 15_000 })
+    expect(replies[2]!.text).toBe("ECHO: hello again")
+    expect(opencode.prompts.map((p) => p.text)).toEqual(["hello again"])
+  }, 120_000)
+})
