@@ -101,6 +101,20 @@ export class Bridge extends Context.Service<Bridge, {
           ].join("\n")
         }).pipe(Effect.withSpan("Bridge.status"))
 
+      /**
+       * The session of the conversation's running turn. In cluster mode the turn may run on another
+       * runner; OpenCode (which every runner shares) says which of the conversation's sessions is busy.
+       */
+      const runningSession = (conversationId: string) =>
+        Effect.suspend(() => {
+          const local = running.get(conversationId)
+          if (local !== undefined || Option.isNone(clusterTurns)) return Effect.succeed(local)
+          return Effect.all([opencode.sessionStatus, sessions.listFor(conversationId)]).pipe(
+            Effect.map(([statuses, mine]) => mine.find((session) => statuses[session.id]?.type === "busy")?.id),
+            Effect.catch((error) => Effect.logWarning("Could not ask OpenCode which turn runs").pipe(Effect.annotateLogs({ error: error.message }), Effect.as(undefined)))
+          )
+        })
+
       const runCommand = (message: InboundMessage, command: Command) => {
         const conversationId = message.conversationId
         switch (command) {
@@ -109,8 +123,7 @@ export class Bridge extends Context.Service<Bridge, {
           case "status":
             return statusText(conversationId).pipe(Effect.flatMap((text) => delivery.send({ conversationId, text, title: messages.text("status.title") })), inBackground)
           case "stop": {
-            const sessionId = running.get(conversationId)
-            return sessionId === undefined
+            return runningSession(conversationId).pipe(Effect.flatMap((sessionId) => sessionId === undefined
               ? notify(conversationId, messages.text("stop.nothingRunning"))
               : opencode.abort(sessionId).pipe(
                 // OpenCode leaves the aborted turn's permission requests and questions pending: close them.
@@ -120,7 +133,7 @@ export class Bridge extends Context.Service<Bridge, {
                     Effect.annotateLogs({ error: error.message }),
                     Effect.andThen(notify(conversationId, messages.text("stop.failed")))
                   ))
-              )
+              )))
           }
           case "new":
             // Queued like a message, so it applies after the ones sent before it.

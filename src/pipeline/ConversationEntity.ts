@@ -136,6 +136,7 @@ export const AnswersEntity = Entity.make("ConversationAnswers", [
   Rpc.make("Answer", { payload: { who: Schema.String, command: Schema.String } }),
   Rpc.make("AnswerText", { payload: { who: Schema.String, text: Schema.String }, success: Schema.Boolean }),
   Rpc.make("CardClick", { payload: { action: Schema.String }, success: Schema.String }),
+  Rpc.make("Withdraw", { payload: { reason: Schema.Literals(["stopped", "turnEnded"]) } }),
 ])
 
 /** `ConversationOwners` over the cluster's shard assignment. */
@@ -158,6 +159,7 @@ export const ConversationOwnersLive = Layer.effect(
         clientFor(who.conversationId).Answer({ who: JSON.stringify(who), command: JSON.stringify(command) }).pipe(Effect.catchCause(lost(undefined))),
       answerText: (who, text) =>
         clientFor(who.conversationId).AnswerText({ who: JSON.stringify(who), text }).pipe(Effect.catchCause(lost(false))),
+      withdraw: (conversationId, reason) => clientFor(conversationId).Withdraw({ reason }).pipe(Effect.catchCause(lost(undefined))),
       cardAction: (action) =>
         clientFor(action.conversationId).CardClick({ action: JSON.stringify(action) }).pipe(
           Effect.map((status) => ({ status })),
@@ -174,6 +176,7 @@ export const AnswersEntityLive = AnswersEntity.toLayer(
     return AnswersEntity.of({
       Answer: ({ payload }) => interactions.here.answer(JSON.parse(payload.who) as Answerer, JSON.parse(payload.command) as AnswerCommand),
       AnswerText: ({ payload }) => interactions.here.answerText(JSON.parse(payload.who) as Answerer, payload.text),
+      Withdraw: (envelope) => interactions.here.withdraw(envelope.address.entityId, envelope.payload.reason),
       CardClick: ({ payload }) => interactions.here.cardAction(JSON.parse(payload.action) as CardAction).pipe(Effect.map((outcome) => outcome.status)),
     })
   }),

@@ -7,7 +7,7 @@
  */
 import { Context, type Effect } from "effect"
 import type { AnswerCommand } from "./InteractiveCommands.js"
-import type { Answerer, CardAction, CardOutcome } from "./Interactions.js"
+import type { Answerer, CardAction, CardOutcome, WithdrawReason } from "./Interactions.js"
 
 export class ConversationOwners extends Context.Service<ConversationOwners, {
   /** Whether this runner owns the conversation now. */
@@ -16,6 +16,8 @@ export class ConversationOwners extends Context.Service<ConversationOwners, {
   readonly answer: (who: Answerer, command: AnswerCommand) => Effect.Effect<void>
   /** The owner's `Interactions.answerText`. */
   readonly answerText: (who: Answerer, text: string) => Effect.Effect<boolean>
+  /** The owner's `Interactions.withdraw`. */
+  readonly withdraw: (conversationId: string, reason: WithdrawReason) => Effect.Effect<void>
   /** The owner's `Interactions.cardAction`. */
   readonly cardAction: (action: CardAction & { readonly conversationId: string }) => Effect.Effect<CardOutcome>
 }>()("dingtalk-mcp-server/ConversationOwners") {}

@@ -153,6 +153,7 @@ export class Interactions extends Context.Service<Interactions, {
     readonly answer: (who: Answerer, command: AnswerCommand) => Effect.Effect<void>
     readonly answerText: (who: Answerer, text: string) => Effect.Effect<boolean>
     readonly cardAction: (action: CardAction) => Effect.Effect<CardOutcome>
+    readonly withdraw: (conversationId: string, reason: WithdrawReason) => Effect.Effect<void>
   }
   /** A frame of the card callback topic (already acked): decoded, then acted on in the background. */
   readonly cardFrame: (data: unknown) => Effect.Effect<void>
@@ -599,9 +600,9 @@ export class Interactions extends Context.Service<Interactions, {
         answer: routedAnswer,
         answerText: routedAnswerText,
         cardAction: routedCardAction,
-        here: { answer, answerText, cardAction },
+        here: { answer, answerText, cardAction, withdraw },
         cardFrame,
-        withdraw,
+        withdraw: (conversationId, reason) => ownerElsewhere(conversationId)?.withdraw(conversationId, reason) ?? withdraw(conversationId, reason),
         pendingIn: (conversationId) => Effect.sync(() => inConversation(conversationId)),
         statusLines,
       })

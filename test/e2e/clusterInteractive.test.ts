@@ -1,7 +1,7 @@
 /**
  * Cluster mode with a real `opencode serve` that asks before running `bash`: every runner sees
- * OpenCode's events, but only the runner that owns the conversation posts the request, and an answer
- * that reaches the other runner (DingTalk gives pushes to any connection) is handed to the owner.
+ * OpenCode's events, but only the runner that owns the conversation posts the request, and an answer or
+ * a `/stop` that reaches the other runner (DingTalk gives pushes to any connection) acts on the owner's turn.
  * Needs PostgreSQL (see cluster.test.ts) and the OpenCode of the devDependencies.
  */
 import { mkdtempSync } from "node:fs"
@@ -43,7 +43,7 @@ const BASH = `CALLTOOL bash {"command":"echo permitted","description":"Print a w
 const ASKED = "OpenCode asks (permission) in the chat"
 
 describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follow the conversation's owner", () => {
-  it("one runner posts the request; /allow sent to the other runner lets the turn finish", async () => {
+  it("one runner posts the request; /allow and /stop sent to the other runner act on the owner's turn", async () => {
     const url = pg!.createDatabase("bridge_cluster_interactive_1")
     const start = async () => {
       const server = spawnMain({
@@ -88,5 +88,17 @@ describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follo
     expect(texts.some((t) => t.startsWith("TOOL RESULT:") && t.includes("permitted"))).toBe(true)
     expect(texts.some((t) => t.includes("nothing") || t.includes("No request"))).toBe(false)
     expect(owner.stderr()).not.toContain("Could not hand an answer")
+
+    // `/stop` reaching the other runner stops the owner's turn and withdraws its request.
+    const seen = emulator.repliesFor(cid).length
+    emulator.pushMessage({ text: BASH, conversationId: cid })
+    await emulator.waitForReplies(seen + 1, { conversationId: cid, timeoutMs: 30_000 })
+    expect(emulator.repliesFor(cid).at(-1)!.text).toContain("OpenCode asks for permission")
+    emulator.pushMessage({ text: "/stop", conversationId: cid }, { connectionId: connectionOf(other) })
+    await waitUntil("the turn to be stopped and its request withdrawn", () => {
+      const texts = emulator.repliesFor(cid).slice(seen).map((r) => r.text)
+      return texts.includes("⏹ Stopped.") && texts.some((t) => /^Request #\d+ was withdrawn: the turn was stopped\.$/.test(t))
+    }, { timeoutMs: 30_000, everyMs: 50 })
+    expect(await (await fetch(`${opencode.url}/permission`)).json()).toEqual([])
   }, 150_000)
 })
