@@ -252,7 +252,10 @@ export class Bridge extends Context.Service<Bridge, {
         Effect.gen(function*() {
           yield* isFirstSeen(entry.message)
           const journal = inbox.pipe(Option.getOrThrow).journal(entry)
-          const rerun = runTurn(entry.message, entry.text, running, entry.queuedAt, journal)
+          // Asked again from scratch: the attachments are fetched again (DingTalk's codes outlive a restart).
+          const rerun = Effect.flatten(promptParts.prepare(entry.message, entry.text)).pipe(
+            Effect.flatMap((parts) => parts.length === 0 ? journal.delivered : runTurn(entry.message, parts, running, entry.queuedAt, journal))
+          )
           yield* scheduler.submit(entry.message.conversationId, resumeTurn(entry, journal, rerun).pipe(Effect.provideContext(services)))
         }), { discard: true })
 

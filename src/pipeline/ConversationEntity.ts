@@ -27,6 +27,7 @@ import { ConversationOwners } from "./ConversationOwners.js"
 import { type Answerer, type CardAction, Interactions } from "./Interactions.js"
 import type { AnswerCommand } from "./InteractiveCommands.js"
 import { resumeTurn } from "./Resume.js"
+import { makePromptParts, type PromptParts } from "./PromptParts.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
 
@@ -73,18 +74,19 @@ export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
   yield* sql`create table if not exists bridge_deliveries (key text primary key, at timestamptz not null default now())`.pipe(Effect.orDie)
   const slots = yield* Semaphore.make(settings.pipeline.concurrency)
   const running: RunningTurns = new Map()
+  const promptParts = yield* makePromptParts
   return ConversationEntity.toLayer(
     Effect.gen(function*() {
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | Messages | SqlClient.SqlClient>()
       return ConversationEntity.of({
-        Prompt: ({ payload }) => ownerTurn(payload, running).pipe(Semaphore.withPermit(slots), Effect.provideContext(services)),
+        Prompt: ({ payload }) => ownerTurn(payload, running, promptParts).pipe(Semaphore.withPermit(slots), Effect.provideContext(services)),
       })
     }),
     { maxIdleTime: "10 minutes" }
   )
 }))
 
-const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, running: RunningTurns) =>
+const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, running: RunningTurns, promptParts: PromptParts) =>
   Effect.gen(function*() {
     const message = JSON.parse(payload.message) as InboundMessage
     const key = `${payload.robotCode}:${payload.msgId}`
@@ -109,7 +111,11 @@ const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, running: RunningTu
         delivered: Effect.void,
       }
     }
-    const fresh = (attempt: number) => runTurn(message, payload.text, running, payload.queuedAt, journalFor(attempt))
+    // The prompt is built here, on the owner: attachments fetched, quotes and voice transcripts labelled.
+    const fresh = (attempt: number) =>
+      Effect.flatten(promptParts.prepare(message, payload.text)).pipe(
+        Effect.flatMap((parts) => parts.length === 0 ? Effect.void : runTurn(message, parts, running, payload.queuedAt, journalFor(attempt)))
+      )
     const session = yield* sessions.sessionFor(message.conversationId, conversationLabel(message)).pipe(Effect.option)
     if (Option.isNone(session)) return yield* fresh(0)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

@@ -57,6 +57,10 @@ const EntrySchema = Schema.Struct({
     senderStaffId: Schema.optionalKey(Schema.String),
     senderNick: Schema.String,
     body: Schema.Unknown,
+    // What the prompt is built from after a restart (attachments are fetched again then).
+    attachments: Schema.optionalKey(Schema.Array(Schema.Unknown)),
+    quote: Schema.optionalKey(Schema.Unknown),
+    transcribed: Schema.optionalKey(Schema.Boolean),
     webhook: Schema.String,
     webhookExpiresAt: Schema.Number,
     receivedAt: Schema.Number,
@@ -94,10 +98,18 @@ export const replayJournal = (text: string): { readonly pending: ReadonlyArray<I
     }
     const event = line.value
     if (event.op === "add") {
-      const { message } = event.entry
+      const { attachments, quote, ...fields } = event.entry.message
       live.set(event.entry.key, {
         ...event.entry,
-        message: { ...message, conversationTitle: message.conversationTitle, senderStaffId: message.senderStaffId, body: message.body as InboundMessage["body"] },
+        message: {
+          ...fields,
+          conversationTitle: fields.conversationTitle,
+          senderStaffId: fields.senderStaffId,
+          body: fields.body as InboundMessage["body"],
+          // Written by this bridge from an `InboundMessage`: read back as such.
+          ...(attachments === undefined ? {} : { attachments: attachments as NonNullable<InboundMessage["attachments"]> }),
+          ...(quote === undefined ? {} : { quote: quote as NonNullable<InboundMessage["quote"]> }),
+        },
       })
     } else if (event.op === "done") live.delete(event.key)
     else {

@@ -162,3 +162,6 @@ export const makePromptParts = Effect.gen(function*() {
 
   return { prepare }
 })
+
+/** What `makePromptParts` gives. */
+export type PromptParts = Effect.Success<typeof makePromptParts>

@@ -1,10 +1,11 @@
 /**
  * Cluster mode with pairing (the default access): pairings live in PostgreSQL, so a sender approved
  * with `dingtalk-mcp-server pair CODE` (on any host) is let in by every runner, whichever connection
- * DingTalk gives the next push to. Needs PostgreSQL (see cluster.test.ts).
+ * DingTalk gives the next push to. Attachments are fetched by the runner that runs the turn. Needs
+ * PostgreSQL (see cluster.test.ts).
  */
 import { execFile } from "node:child_process"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -36,7 +37,8 @@ describe.skipIf(missing !== undefined)("cluster mode: pairings shared by every r
   it("a code handed out by one runner, approved with `pair` on another host, lets the sender in on the other runner", async () => {
     const url = pg!.createDatabase("bridge_cluster_access_1")
     const emulator = await startDingTalkEmulator()
-    const opencode = await startFakeOpenCode()
+    const project = mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-project-"))
+    const opencode = await startFakeOpenCode({ directory: project })
     onCleanup(() => emulator.close(), () => opencode.close())
     const start = async () => {
       const server = spawnMain({
@@ -82,5 +84,14 @@ describe.skipIf(missing !== undefined)("cluster mode: pairings shared by every r
     const replies = await emulator.waitForReplies(3, { conversationId: cid, timeoutMs: 15_000 })
     expect(replies[2]!.text).toBe("ECHO: hello again")
     expect(opencode.prompts.map((p) => p.text)).toEqual(["hello again"])
+
+    // A file reaches the runner that owns the conversation: fetched there and named in the prompt.
+    emulator.pushMedia("file", Buffer.from("line one\n"), { ...sender, fileName: "notes.txt" }, { connectionId: connectionOfA })
+    await emulator.waitForReplies(4, { conversationId: cid, timeoutMs: 15_000 })
+    const prompt = opencode.prompts.at(-1)!.text
+    expect(prompt).toContain("[The user sent an attachment, saved in the project:]")
+    const saved = /- File: (\S+)/.exec(prompt)?.[1]
+    expect(saved?.startsWith(project)).toBe(true)
+    expect(readFileSync(saved!, "utf8")).toBe("line one\n")
   }, 120_000)
 })

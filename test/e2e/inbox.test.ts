@@ -2,11 +2,15 @@
  * The durable inbox, as users run the bridge (`node dist/main.js`): SIGKILL after the ack and before
  * the answer, then a restart — every message answered exactly once, in its conversation's order.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import path from "node:path"
 import { describe, expect, it } from "vitest"
 import { JOURNAL_FILE, replayJournal } from "../../src/pipeline/Inbox.js"
-import { setupInstances } from "../support/bridgeInstances.js"
+import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
+import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
+import { bridgeEnv, setupInstances } from "../support/bridgeInstances.js"
+import { spawnMain } from "../support/mcpProcess.js"
 import { cleanupAfterEach } from "../support/resources.js"
 import { waitUntil } from "../support/waitUntil.js"
 
@@ -50,6 +54,34 @@ describe("durable inbox", () => {
     // The finished turn was not run again; the one OpenCode never saw was run once.
     expect(opencode.prompts.map((p) => p.text)).toEqual(["SLOW 1500 first", "second"])
     expect(inboxFiles()).toHaveLength(0)
+  }, 60_000)
+
+  it("an acked file that waited behind a killed turn is fetched after the restart and named in the prompt", async () => {
+    const emulator = await startDingTalkEmulator()
+    const project = mkdtempSync(path.join(tmpdir(), "dingtalk-inbox-project-"))
+    const opencode = await startFakeOpenCode({ directory: project })
+    onCleanup(() => emulator.close(), () => opencode.close())
+    const env = { ...bridgeEnv(emulator, opencode), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-inbox-")) }
+    const a = spawnMain(env)
+    onCleanup(() => a.kill())
+    await a.initialize()
+    await emulator.waitForConnections(1, 10_000)
+    emulator.pushMessage({ text: "SLOW 1500 first", conversationId: "cid-5" })
+    const file = emulator.pushMedia("file", Buffer.from("kept\n"), { conversationId: "cid-5", fileName: "kept.txt" })
+    await emulator.waitForAck(file.frameId)
+    await opencode.waitForPrompts(1, 10_000)
+    a.child.kill("SIGKILL")
+    await a.exited
+
+    const b = spawnMain(env)
+    onCleanup(() => b.kill())
+    await b.initialize()
+    await emulator.waitForReplies(2, { conversationId: "cid-5", timeoutMs: 30_000 })
+    const prompt = opencode.prompts.at(-1)!.text
+    expect(prompt).toContain("[The user sent an attachment, saved in the project:]")
+    const saved = /- File: (\S+)/.exec(prompt)?.[1]
+    expect(saved?.startsWith(project)).toBe(true)
+    expect(readFileSync(saved!, "utf8")).toBe("kept\n")
   }, 60_000)
 
   it("a turn still running in OpenCode at restart is waited for, then delivered once", async () => {
