@@ -46,7 +46,7 @@ export const makeServicesLayer = <E, R = never, RL = BridgeConfig, RA = BridgeCo
   )
 
 /** Permission requests and questions answered from chat, and the per-chat session/model/agent choices. */
-export const makeInteractiveLayer = (choices: Layer.Layer<ChatChoices>) =>
+export const makeInteractiveLayer = <R = never>(choices: Layer.Layer<ChatChoices, never, R>) =>
   Layer.mergeAll(Interactions.layer, ChatSettings.layer).pipe(Layer.provideMerge(Layer.mergeAll(choices, ActionCards.layer)))
 
 /** Every service, with conversations and pairings kept in memory (requires `BridgeConfig`). */

@@ -17,8 +17,7 @@ import { layerSendLimiterSql } from "../dingtalk/SendLimiterSql.js"
 import { Bridge } from "../pipeline/Bridge.js"
 import { AnswersEntityLive, ClusterTurnsLive, ConversationEntityLive, ConversationOwnersLive } from "../pipeline/ConversationEntity.js"
 import { makeInteractiveLayer, makeServicesLayer } from "./BridgeLayer.js"
-import { ChatChoices } from "../pipeline/ChatChoices.js"
-import { statePathFor } from "../core/StateDir.js"
+import { layerChatChoicesSql } from "../pipeline/ChatChoicesSql.js"
 
 /** Pairings in the database: approved once, let in by every runner. */
 const accessSql = (settings: BridgeSettings) =>
@@ -61,8 +60,8 @@ export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redac
     Layer.provideMerge(ConversationEntityLive),
     Layer.provideMerge(AnswersEntityLive),
     // The agent's requests are posted and answered by the runner that owns their conversation; chat
-    // choices stay per runner (in this runner's state directory).
-    Layer.provideMerge(makeInteractiveLayer(ChatChoices.layerPersisted(statePathFor(settings.instance.stateDir, settings.dingtalk.clientId, ".choices.json")))),
+    // choices are in the database, whichever runner the command reached.
+    Layer.provideMerge(makeInteractiveLayer(layerChatChoicesSql)),
     Layer.provideMerge(ConversationOwnersLive),
     Layer.provideMerge(services),
     Layer.provideMerge(runner),

@@ -53,8 +53,8 @@ export interface FakeOpenCode {
   readonly sessions: ReadonlyArray<FakeSession>
   /** Prompts in arrival order. */
   readonly prompts: ReadonlyArray<FakePrompt>
-  /** The `parts` of every prompt, in arrival order (text and file parts as sent). */
-  readonly promptParts: ReadonlyArray<{ readonly sessionId: string; readonly parts: ReadonlyArray<any> }>
+  /** The `parts` of every prompt, in arrival order (text and file parts as sent), and its `model` and `agent` if set. */
+  readonly promptParts: ReadonlyArray<{ readonly sessionId: string; readonly parts: ReadonlyArray<any>; readonly model?: unknown; readonly agent?: unknown }>
   /** Session IDs of `/abort` calls, in order. */
   readonly aborts: ReadonlyArray<string>
   /** Turns running now. */
@@ -126,7 +126,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
   const history = new Map<string, Array<unknown>>()
   const prompts: Array<FakePrompt> = []
   const aborts: Array<string> = []
-  const promptParts: Array<{ readonly sessionId: string; readonly parts: ReadonlyArray<any> }> = []
+  const promptParts: Array<{ readonly sessionId: string; readonly parts: ReadonlyArray<any>; readonly model?: unknown; readonly agent?: unknown }> = []
   const models = options.models ?? [{ ref: "fake/echo" }]
   const running = new Map<string, Set<(how?: typeof DROPPED) => void>>() // session → abort hooks of its running turns
   const waiters = new Set<() => void>()
@@ -277,7 +277,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
         if (body?.messageID !== undefined && !String(body.messageID).startsWith("msg")) {
           return json(response, 400, { name: "BadRequest", data: { message: `Expected a string starting with "msg", got ${JSON.stringify(body.messageID)}` } })
         }
-        promptParts.push({ sessionId: session.id, parts })
+        promptParts.push({ sessionId: session.id, parts, ...(body?.model === undefined ? {} : { model: body.model }), ...(body?.agent === undefined ? {} : { agent: body.agent }) })
         return void turn(session, text, response, body?.messageID === undefined ? undefined : String(body.messageID))
       }
       if (match[2] === undefined && request.method === "GET") return json(response, 200, session)

@@ -1,8 +1,8 @@
 /**
  * Cluster mode with pairing (the default access): pairings live in PostgreSQL, so a sender approved
  * with `dingtalk-mcp-server pair CODE` (on any host) is let in by every runner, whichever connection
- * DingTalk gives the next push to. Attachments are fetched by the runner that runs the turn. Needs
- * PostgreSQL (see cluster.test.ts).
+ * DingTalk gives the next push to. Attachments are fetched by the runner that runs the turn, and a
+ * `/model` given through any runner applies to every turn. Needs PostgreSQL (see cluster.test.ts).
  */
 import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync } from "node:fs"
@@ -34,11 +34,11 @@ const pair = (code: string, env: Record<string, string>) =>
 const codeIn = (text: string) => /pairing code is ([A-Z0-9]{6})/.exec(text)?.[1]
 
 describe.skipIf(missing !== undefined)("cluster mode: pairings shared by every runner", () => {
-  it("a code handed out by one runner, approved with `pair` on another host, lets the sender in on the other runner", async () => {
+  it("a code handed out by one runner, approved with `pair` on another host, lets the sender in on the other runner; files and /model follow the conversation", async () => {
     const url = pg!.createDatabase("bridge_cluster_access_1")
     const emulator = await startDingTalkEmulator()
     const project = mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-project-"))
-    const opencode = await startFakeOpenCode({ directory: project })
+    const opencode = await startFakeOpenCode({ directory: project, models: [{ ref: "fake/one" }, { ref: "fake/two" }] })
     onCleanup(() => emulator.close(), () => opencode.close())
     const start = async () => {
       const server = spawnMain({
@@ -55,7 +55,7 @@ describe.skipIf(missing !== undefined)("cluster mode: pairings shared by every r
       await server.initialize()
       return server
     }
-    await start()
+    const a = await start()
     await emulator.waitForConnections(1, 15_000)
     const connectionOfA = emulator.openConnections().at(-1)!.id
     await start()
@@ -93,5 +93,13 @@ describe.skipIf(missing !== undefined)("cluster mode: pairings shared by every r
     const saved = /- File: (\S+)/.exec(prompt)?.[1]
     expect(saved?.startsWith(project)).toBe(true)
     expect(readFileSync(saved!, "utf8")).toBe("line one\n")
+
+    // `/model` reaching the runner that does not run the conversation's turns applies to them.
+    const notOwner = a.stderr().includes("Answered") ? connectionOfB : connectionOfA
+    emulator.pushMessage({ text: "/model fake/two", ...sender }, { connectionId: notOwner })
+    await emulator.waitForReplies(5, { conversationId: cid, timeoutMs: 15_000 })
+    for (const connectionId of [connectionOfA, connectionOfB]) emulator.pushMessage({ text: `via ${connectionId}`, ...sender }, { connectionId })
+    await emulator.waitForReplies(7, { conversationId: cid, timeoutMs: 15_000 })
+    expect(opencode.promptParts.slice(-2).map((p) => p.model)).toEqual([{ providerID: "fake", modelID: "two" }, { providerID: "fake", modelID: "two" }])
   }, 120_000)
 })
