@@ -17,6 +17,7 @@ import { layerSendLimiterSql } from "../dingtalk/SendLimiterSql.js"
 import { Bridge } from "../pipeline/Bridge.js"
 import { AnswersEntityLive, ClusterTurnsLive, ConversationEntityLive, ConversationOwnersLive } from "../pipeline/ConversationEntity.js"
 import { makeInteractiveLayer, makeServicesLayer } from "./BridgeLayer.js"
+import { ClusterRetentionLive } from "./ClusterRetention.js"
 import { layerChatChoicesSql } from "../pipeline/ChatChoicesSql.js"
 
 /** Pairings in the database: approved once, let in by every runner. */
@@ -58,6 +59,7 @@ export const ClusterBridgeLayer = (settings: BridgeSettings, url: Redacted.Redac
   return Bridge.layer.pipe(
     Layer.provideMerge(ClusterTurnsLive),
     Layer.provideMerge(ConversationEntityLive),
+    Layer.provideMerge(ClusterRetentionLive),
     Layer.provideMerge(AnswersEntityLive),
     // The agent's requests are posted and answered by the runner that owns their conversation; chat
     // choices are in the database, whichever runner the command reached.

@@ -8,7 +8,10 @@ import { execFileSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { cleanUpAt } from "../../src/app/ClusterRetention.js"
 import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
 import { bridgeEnv } from "../support/bridgeInstances.js"
@@ -56,6 +59,13 @@ const setup = async () => {
   }
   return { emulator, opencode, start, url }
 }
+
+const psql = (url: string, query: string) => {
+  const db = new URL(url)
+  return execFileSync("psql", ["-h", db.hostname, "-p", db.port, "-U", db.username || "postgres", "-d", db.pathname.slice(1), "-qAtc", query]).toString().trim()
+}
+const cleanUp = (url: string, now: number) =>
+  Effect.runPromise(cleanUpAt(now).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))))
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const structured = async (server: McpProcess, tool: string, args: Record<string, unknown> = {}) => (await server.callTool(tool, args)).structuredContent
@@ -174,5 +184,14 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     await settle(500)
     expect(emulator.totalConnections).toBe(connectionsBefore)
     expect(busiestWindow(emulator.replies.map((r) => r.at), WINDOW_MS)).toBeLessThanOrEqual(LIMIT)
+
+    // Retention: a week on, the answered messages go; three months on, the idle conversations too.
+    const count = (table: string) => Number(psql(url, `select count(*) from ${table}`))
+    expect(count("cluster_messages")).toBeGreaterThanOrEqual(60)
+    const inAWeek = await cleanUp(url, Date.now() + 8 * 86_400_000)
+    expect(inAWeek.messages).toBeGreaterThanOrEqual(60)
+    expect(count("cluster_messages where processed")).toBe(0)
+    expect(count("bridge_conversations")).toBe(8)
+    expect((await cleanUp(url, Date.now() + 91 * 86_400_000)).conversations).toBe(8)
   }, 180_000)
 })
