@@ -18,6 +18,7 @@ import { Cards } from "../dingtalk/Cards.js"
 import { Sessions } from "../opencode/Sessions.js"
 import { decodeFrame } from "./Decode.js"
 import { makeDedup } from "./Dedup.js"
+import { ChatChoices } from "./ChatChoices.js"
 import { ChatSettings } from "./ChatSettings.js"
 import { Interactions } from "./Interactions.js"
 import { isAnswer } from "./InteractiveCommands.js"
@@ -54,6 +55,7 @@ export class Bridge extends Context.Service<Bridge, {
       const messages = yield* Messages
       const interactions = yield* Interactions
       const chatSettings = yield* ChatSettings
+      const chatChoices = yield* ChatChoices
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | ChatSettings | Messages>()
       const inbox = yield* Effect.serviceOption(Inbox)
       const clusterTurns = yield* Effect.serviceOption(ClusterTurns)
@@ -138,6 +140,8 @@ export class Bridge extends Context.Service<Bridge, {
           case "new":
             // Queued like a message, so it applies after the ones sent before it.
             return scheduler.submit(conversationId, sessions.startNew(conversationId, conversationLabel(message)).pipe(
+              // Kept as the conversation's choice: in cluster mode the runner that runs its turns reads it there.
+              Effect.tap((id) => chatChoices.set(conversationId, { sessionId: id })),
               Effect.flatMap((id) => notify(conversationId, messages.text("new.started", { session: id }))),
               Effect.catch((error) =>
                 Effect.logWarning("Could not start a new session").pipe(

@@ -22,6 +22,7 @@ import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { Cards } from "../dingtalk/Cards.js"
 import { turnOf } from "../opencode/TurnLookup.js"
 import type { InboxEntry, TurnJournal } from "./Inbox.js"
+import { ChatChoices } from "./ChatChoices.js"
 import { ClusterTurns } from "./ClusterTurns.js"
 import { ConversationOwners } from "./ConversationOwners.js"
 import { type Answerer, type CardAction, Interactions } from "./Interactions.js"
@@ -77,7 +78,7 @@ export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
   const promptParts = yield* makePromptParts
   return ConversationEntity.toLayer(
     Effect.gen(function*() {
-      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | Messages | SqlClient.SqlClient>()
+      const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | Messages | SqlClient.SqlClient | ChatChoices>()
       return ConversationEntity.of({
         Prompt: ({ payload }) => ownerTurn(payload, running, promptParts).pipe(Semaphore.withPermit(slots), Effect.provideContext(services)),
       })
@@ -92,6 +93,9 @@ const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, running: RunningTu
     const key = `${payload.robotCode}:${payload.msgId}`
     const sessions = yield* Sessions
     const sql = yield* SqlClient.SqlClient
+    // `/session <n>` or `/new` may have reached another runner: the choice in the database decides.
+    const chosen = (yield* ChatChoices.use((choices) => choices.get(message.conversationId))).sessionId
+    if (chosen !== undefined) yield* sessions.use(message.conversationId, chosen)
     const delivered = yield* sql<{ readonly key: string }>`select key from bridge_deliveries where key = ${key}`.pipe(
       Effect.map((rows) => rows.length > 0),
       Effect.orElseSucceed(() => false)

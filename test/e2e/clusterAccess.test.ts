@@ -34,7 +34,7 @@ const pair = (code: string, env: Record<string, string>) =>
 const codeIn = (text: string) => /pairing code is ([A-Z0-9]{6})/.exec(text)?.[1]
 
 describe.skipIf(missing !== undefined)("cluster mode: pairings shared by every runner", () => {
-  it("a code handed out by one runner, approved with `pair` on another host, lets the sender in on the other runner; files and /model follow the conversation", async () => {
+  it("a code handed out by one runner, approved with `pair` on another host, lets the sender in on the other runner; files, /model and /new follow the conversation", async () => {
     const url = pg!.createDatabase("bridge_cluster_access_1")
     const emulator = await startDingTalkEmulator()
     const project = mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-project-"))
@@ -101,5 +101,16 @@ describe.skipIf(missing !== undefined)("cluster mode: pairings shared by every r
     for (const connectionId of [connectionOfA, connectionOfB]) emulator.pushMessage({ text: `via ${connectionId}`, ...sender }, { connectionId })
     await emulator.waitForReplies(7, { conversationId: cid, timeoutMs: 15_000 })
     expect(opencode.promptParts.slice(-2).map((p) => p.model)).toEqual([{ providerID: "fake", modelID: "two" }, { providerID: "fake", modelID: "two" }])
+
+    // `/new` there too: the next turns go to the new session.
+    const before = opencode.prompts.at(-1)!.sessionId
+    emulator.pushMessage({ text: "/new", ...sender }, { connectionId: notOwner })
+    await emulator.waitForReplies(8, { conversationId: cid, timeoutMs: 15_000 })
+    const started = /ses_\w+/.exec(emulator.repliesFor(cid).at(-1)!.text)?.[0]
+    expect(started).toBeDefined()
+    expect(started).not.toBe(before)
+    for (const connectionId of [connectionOfA, connectionOfB]) emulator.pushMessage({ text: `after new via ${connectionId}`, ...sender }, { connectionId })
+    await emulator.waitForReplies(10, { conversationId: cid, timeoutMs: 15_000 })
+    expect(opencode.prompts.slice(-2).map((p) => p.sessionId)).toEqual([started, started])
   }, 120_000)
 })
