@@ -2,11 +2,15 @@
  * RSS after 1 000 000 messages through decode → dedup → route (the per-message work of the
  * pipeline before a turn). Goal: flat, under 120 MB. Run alone: `node --expose-gc bench/memory.ts [count]`.
  * Records RSS and, after a forced GC, the live heap: RSS alone also shows memory V8 has not given back.
+ * With the heap settings `node dist/main.js` applies (src/app/HeapTuning.ts).
  */
 import { Effect } from "effect"
+import { tuneHeap } from "../dist/app/HeapTuning.js"
 import { decodeFrame } from "../dist/pipeline/Decode.js"
 import { makeDedup } from "../dist/pipeline/Dedup.js"
 import { route } from "../dist/pipeline/Route.js"
+
+tuneHeap()
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10
 
