@@ -76,11 +76,21 @@ export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
   const slots = yield* Semaphore.make(settings.pipeline.concurrency)
   const running: RunningTurns = new Map()
   const promptParts = yield* makePromptParts
+  const interactions = yield* Interactions
   return ConversationEntity.toLayer(
     Effect.gen(function*() {
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | Messages | SqlClient.SqlClient | ChatChoices>()
       return ConversationEntity.of({
-        Prompt: ({ payload }) => ownerTurn(payload, running, promptParts).pipe(Semaphore.withPermit(slots), Effect.provideContext(services)),
+        Prompt: ({ payload }) => {
+          const { conversationId, senderKey, senderNick } = JSON.parse(payload.message) as InboundMessage
+          // As in the embedded pipeline: the sender may answer the turn's requests in a group, and OpenCode's
+          // pending requests are read while it runs — after a move, that posts the old owner's requests again.
+          return ownerTurn(payload, running, promptParts).pipe(
+            interactions.duringTurn(conversationId, senderKey, senderNick),
+            Semaphore.withPermit(slots),
+            Effect.provideContext(services)
+          )
+        },
       })
     }),
     { maxIdleTime: "10 minutes" }

@@ -43,7 +43,7 @@ const BASH = `CALLTOOL bash {"command":"echo permitted","description":"Print a w
 const ASKED = "OpenCode asks (permission) in the chat"
 
 describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follow the conversation's owner", () => {
-  it("one runner posts the request; /allow and /stop sent to the other runner act on the owner's turn", async () => {
+  it("one runner posts the request; /allow and /stop sent to the other runner act on the owner's turn; when the owner dies the survivor asks again", async () => {
     const url = pg!.createDatabase("bridge_cluster_interactive_1")
     const start = async () => {
       const server = spawnMain({
@@ -55,6 +55,7 @@ describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follo
         BRIDGE_DATABASE_URL: url,
         BRIDGE_RUNNER_HOST: "127.0.0.1",
         BRIDGE_RUNNER_PORT: String(await freePort()),
+        BRIDGE_SHARD_LOCK_EXPIRATION_MS: "5000",
       })
       onCleanup(() => server.kill())
       await server.initialize()
@@ -100,5 +101,18 @@ describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follo
       return texts.includes("⏹ Stopped.") && texts.some((t) => /^Request #\d+ was withdrawn: the turn was stopped\.$/.test(t))
     }, { timeoutMs: 30_000, everyMs: 50 })
     expect(await (await fetch(`${opencode.url}/permission`)).json()).toEqual([])
-  }, 150_000)
+
+    // The owner dies while a request waits: the survivor takes the conversation, posts the request again,
+    // and its answer lets the turn finish.
+    const beforeKill = emulator.repliesFor(cid).length
+    const asks = () => emulator.repliesFor(cid).slice(beforeKill).filter((r) => r.text.includes("OpenCode asks for permission")).length
+    emulator.pushMessage({ text: BASH, conversationId: cid })
+    await waitUntil("the owner to post the request", () => asks() === 1, { timeoutMs: 30_000, everyMs: 50 })
+    owner.child.kill("SIGKILL")
+    await owner.exited
+    await waitUntil("the survivor to post the request again", () => asks() === 2, { timeoutMs: 60_000, everyMs: 100 })
+    emulator.pushMessage({ text: "/allow", conversationId: cid })
+    await waitUntil("the turn to finish with the tool's result", () =>
+      emulator.repliesFor(cid).slice(beforeKill).some((r) => r.text.startsWith("TOOL RESULT:") && r.text.includes("permitted")), { timeoutMs: 60_000, everyMs: 100 })
+  }, 180_000)
 })
