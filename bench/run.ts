@@ -16,7 +16,12 @@ import { clusterBench } from "./cluster.ts"
 import { pushAtRate } from "./pacedPushes.ts"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
-const Quiet = Layer.mergeAll(Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]), Layer.succeed(References.MinimumLogLevel, "None"))
+// No log output, and no span recording, as the CLI runs (src/app/App.ts: it exports no traces).
+const Quiet = Layer.mergeAll(
+  Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]),
+  Layer.succeed(References.MinimumLogLevel, "None"),
+  Layer.succeed(References.TracerEnabled, false)
+)
 
 const percentile = (values: ReadonlyArray<number>, p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
