@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { cleanUpAt } from "../../src/app/ClusterRetention.js"
 import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
-import { bridgeEnv } from "../support/bridgeInstances.js"
+import { bridgeEnv, startClusterRunner } from "../support/bridgeInstances.js"
 import { spawnMain, type McpProcess } from "../support/mcpProcess.js"
 import { postgresMissing, startTestPostgres, type TestPostgres } from "../support/postgres.js"
 import { cleanupAfterEach, freePort } from "../support/resources.js"
@@ -39,24 +39,12 @@ const setup = async () => {
   const emulator = await startDingTalkEmulator({ redeliverAfterMs: 1_500, enforceRateLimit: { limit: LIMIT, windowMs: WINDOW_MS } })
   const opencode = await startFakeOpenCode({ latencyMs: 1_000 })
   onCleanup(() => emulator.close(), () => opencode.close())
-  const start = async () => {
-    const port = await freePort()
-    const server = spawnMain({
-      ...bridgeEnv(emulator, opencode),
+  const start = () =>
+    startClusterRunner(onCleanup, emulator, opencode, url, {
       DINGTALK_RATE_LIMIT: String(LIMIT),
       DINGTALK_RATE_WINDOW_MS: String(WINDOW_MS),
-      // Each runner keeps its own DingTalk connection: no local single-owner election.
-      BRIDGE_SINGLE_OWNER: "false",
-      BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-")),
-      BRIDGE_DATABASE_URL: url,
-      BRIDGE_RUNNER_HOST: "127.0.0.1",
-      BRIDGE_RUNNER_PORT: String(port),
       BRIDGE_SHARD_LOCK_EXPIRATION_MS: "10000",
     })
-    onCleanup(() => server.kill())
-    await server.initialize()
-    return server
-  }
   return { emulator, opencode, start, url }
 }
 
@@ -89,9 +77,12 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     await emulator.waitForConnections(2, 15_000)
     // Warm-up rounds (one message per conversation) until both runners answer some: the shards are shared out.
     const answered = (server: McpProcess) => server.stderr().includes("Answered")
+    // Shards are handed out as runners register; on a busy machine that can take a while.
     let rounds = 0
+    const deadline = Date.now() + 90_000
     while (!(answered(a) && answered(b))) {
-      if (++rounds > 10) throw new Error("the two runners did not share the conversations after 10 warm-up rounds")
+      ++rounds
+      if (Date.now() > deadline) throw new Error(`the two runners did not share the conversations after ${rounds - 1} warm-up rounds (90 s)`)
       for (let k = 0; k < 8; k++) emulator.pushMessage({ text: `hello ${k} (round ${rounds})`, conversationId: `cid-${k}` })
       await emulator.waitForReplies(8 * rounds, { timeoutMs: 60_000 })
       await settle(1_000)
@@ -111,16 +102,20 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
       }
       await settle(30)
     }
+    // Longer turns for this half, so that turns are still running on both runners when the pushes end,
+    // also when this machine is busy and the pushes come slowly.
+    opencode.setLatency(2_500)
     for (let i = 0; i < 30; i++) await push(i)
     // Every push so far has been acked and handed to its conversation; turns are running on both runners.
     for (const message of sent) await emulator.waitForAck(message.frameId)
     // More than one runner's worth of turns (3 each) in OpenCode: the one about to die is mid-turn.
-    for (const deadline = Date.now() + 10_000; opencode.inFlight < 4;) {
+    for (const deadline = Date.now() + 20_000; opencode.inFlight < 4;) {
       if (Date.now() > deadline) throw new Error(`expected turns in flight on both runners, saw ${opencode.inFlight}`)
       await settle(10)
     }
     b.child.kill("SIGKILL")
     await b.exited
+    opencode.setLatency(1_000)
     for (let i = 30; i < 60; i++) await push(i)
 
     await emulator.waitForReplies(60 + warmUp.size, { timeoutMs: 90_000 }).catch((error) => {
@@ -193,5 +188,5 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     expect(count("cluster_messages where processed")).toBe(0)
     expect(count("bridge_conversations")).toBe(8)
     expect((await cleanUp(url, Date.now() + 91 * 86_400_000)).conversations).toBe(8)
-  }, 180_000)
+  }, 240_000)
 })

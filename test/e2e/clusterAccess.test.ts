@@ -11,8 +11,8 @@ import path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
-import { bridgeEnv } from "../support/bridgeInstances.js"
-import { MAIN, spawnMain } from "../support/mcpProcess.js"
+import { startClusterRunner } from "../support/bridgeInstances.js"
+import { MAIN } from "../support/mcpProcess.js"
 import { postgresMissing, startTestPostgres, type TestPostgres } from "../support/postgres.js"
 import { cleanupAfterEach, freePort } from "../support/resources.js"
 
@@ -40,21 +40,7 @@ describe.skipIf(missing !== undefined)("cluster mode: pairings shared by every r
     const project = mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-project-"))
     const opencode = await startFakeOpenCode({ directory: project, models: [{ ref: "fake/one" }, { ref: "fake/two" }] })
     onCleanup(() => emulator.close(), () => opencode.close())
-    const start = async () => {
-      const server = spawnMain({
-        ...bridgeEnv(emulator, opencode),
-        DINGTALK_ACCESS: "pairing",
-        BRIDGE_LANGUAGE: "en",
-        BRIDGE_SINGLE_OWNER: "false",
-        BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-access-")),
-        BRIDGE_DATABASE_URL: url,
-        BRIDGE_RUNNER_HOST: "127.0.0.1",
-        BRIDGE_RUNNER_PORT: String(await freePort()),
-      })
-      onCleanup(() => server.kill())
-      await server.initialize()
-      return server
-    }
+    const start = () => startClusterRunner(onCleanup, emulator, opencode, url, { DINGTALK_ACCESS: "pairing", BRIDGE_LANGUAGE: "en" })
     const a = await start()
     await emulator.waitForConnections(1, 15_000)
     const connectionOfA = emulator.openConnections().at(-1)!.id

@@ -4,14 +4,11 @@
  * a `/stop` that reaches the other runner (DingTalk gives pushes to any connection) acts on the owner's turn.
  * Needs PostgreSQL (see cluster.test.ts) and the OpenCode of the devDependencies.
  */
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { type FakeModel, startFakeModel } from "../../src/testing/FakeModel.js"
-import { bridgeEnv } from "../support/bridgeInstances.js"
-import { type McpProcess, spawnMain } from "../support/mcpProcess.js"
+import { startClusterRunner } from "../support/bridgeInstances.js"
+import type { McpProcess } from "../support/mcpProcess.js"
 import { postgresMissing, startTestPostgres, type TestPostgres } from "../support/postgres.js"
 import { type RealOpenCode, startRealOpenCode } from "../support/realOpenCode.js"
 import { cleanupAfterEach, freePort } from "../support/resources.js"
@@ -45,22 +42,8 @@ const ASKED = "OpenCode asks (permission) in the chat"
 describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follow the conversation's owner", () => {
   it("one runner posts the request; /allow and /stop sent to the other runner act on the owner's turn; when the owner dies the survivor asks again", async () => {
     const url = pg!.createDatabase("bridge_cluster_interactive_1")
-    const start = async () => {
-      const server = spawnMain({
-        ...bridgeEnv(emulator, opencode),
-        BRIDGE_LANGUAGE: "en",
-        DINGTALK_CARDS: "off",
-        BRIDGE_SINGLE_OWNER: "false",
-        BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-ask-")),
-        BRIDGE_DATABASE_URL: url,
-        BRIDGE_RUNNER_HOST: "127.0.0.1",
-        BRIDGE_RUNNER_PORT: String(await freePort()),
-        BRIDGE_SHARD_LOCK_EXPIRATION_MS: "5000",
-      })
-      onCleanup(() => server.kill())
-      await server.initialize()
-      return server
-    }
+    const start = () =>
+      startClusterRunner(onCleanup, emulator, opencode, url, { BRIDGE_LANGUAGE: "en", DINGTALK_CARDS: "off", BRIDGE_SHARD_LOCK_EXPIRATION_MS: "5000" })
     const before = emulator.openConnections().length
     const a = await start()
     await emulator.waitForConnections(before + 1, 15_000)

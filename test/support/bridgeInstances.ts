@@ -8,6 +8,7 @@ import path from "node:path"
 import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
 import { type FakeOpenCode, startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
 import { type McpProcess, spawnMain } from "./mcpProcess.js"
+import { freePort } from "./resources.js"
 
 /** The environment that connects an instance to `emulator` and `opencode`: open access, quick reconnects. */
 export const bridgeEnv = (emulator: DingTalkEmulator, opencode: { readonly url: string }) => ({
@@ -36,4 +37,30 @@ export const setupInstances = async (onCleanup: (...cleanups: Array<() => unknow
     return server
   }
   return { emulator, opencode, stateDir, start }
+}
+
+/**
+ * A cluster runner (`node dist/main.js` with `BRIDGE_DATABASE_URL`) on `emulator` and `opencode`, with its
+ * own state dir and runner port; initialized, and killed by `onCleanup`.
+ */
+export const startClusterRunner = async (
+  onCleanup: (...cleanups: Array<() => unknown>) => void,
+  emulator: DingTalkEmulator,
+  opencode: { readonly url: string },
+  databaseUrl: string,
+  env: Record<string, string> = {}
+): Promise<McpProcess> => {
+  const server = spawnMain({
+    ...bridgeEnv(emulator, opencode),
+    // Each runner keeps its own DingTalk connection: no local single-owner election.
+    BRIDGE_SINGLE_OWNER: "false",
+    BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-cluster-")),
+    BRIDGE_DATABASE_URL: databaseUrl,
+    BRIDGE_RUNNER_HOST: "127.0.0.1",
+    BRIDGE_RUNNER_PORT: String(await freePort()),
+    ...env,
+  })
+  onCleanup(() => server.kill())
+  await server.initialize()
+  return server
 }
