@@ -9,6 +9,7 @@ COPY package.json package-lock.json ./
 # No install scripts: the pinned-Node and OpenCode devDependencies are for development on older hosts and tests.
 RUN npm install --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json rolldown.config.mjs ./
+COPY build ./build
 COPY src ./src
 RUN npm run build
 

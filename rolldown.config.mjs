@@ -1,5 +1,6 @@
 // The CLI is bundled (tree-shaken Effect, the SDKs) so `node dist/main.js` starts about twice as fast:
 // OpenCode waits for MCP `initialize`. The library entry points stay unbundled `tsc` output.
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "rolldown"
 
 export default defineConfig({
@@ -7,6 +8,7 @@ export default defineConfig({
   platform: "node",
   // ws loads these optional native helpers only when installed; they are not.
   external: ["bufferutil", "utf-8-validate"],
+  resolve: { alias: { "form-data": fileURLToPath(new URL("./build/form-data.mjs", import.meta.url)) } },
   output: {
     dir: "dist/cli",
     format: "esm",
