@@ -7,18 +7,23 @@
 const SUPPORTED_MAJOR = 22
 const OLDEST_MAJOR = 20
 
+/** One-shot commands whose output a script may read: no notice about the Node version on them. */
+const QUIET_COMMANDS = new Set(["pair", "--help", "-h", "--version", "-v"])
+
 /** Returns false (and sets the exit code) when this Node cannot run the bridge. */
-export const checkNodeVersion = (): boolean => {
-  const major = Number(process.versions.node.split(".")[0])
+export const checkNodeVersion = ({
+  args = process.argv.slice(2),
+  version = process.versions.node,
+  write = (line: string) => void process.stderr.write(line),
+}: { args?: ReadonlyArray<string>; version?: string; write?: (line: string) => void } = {}): boolean => {
+  const major = Number(version.split(".")[0])
   if (major < OLDEST_MAJOR) {
-    process.stderr.write(
-      `dingtalk-mcp-server needs Node ${SUPPORTED_MAJOR} (this is ${process.version}); a clone's "npm install" brings one: node_modules/node/bin/node dist/main.js\n`
-    )
+    write(`dingtalk-mcp-server needs Node ${SUPPORTED_MAJOR} (this is v${version}); a clone's "npm install" brings one: node_modules/node/bin/node dist/main.js\n`)
     process.exitCode = 1
     return false
   }
-  if (major < SUPPORTED_MAJOR) {
-    process.stderr.write(`dingtalk-mcp-server: ${process.version} is past its end of life and runs this bridge unsupported; use Node ${SUPPORTED_MAJOR}\n`)
+  if (major < SUPPORTED_MAJOR && !args.some((arg) => QUIET_COMMANDS.has(arg))) {
+    write(`dingtalk-mcp-server: v${version} is past its end of life and runs this bridge unsupported; use Node ${SUPPORTED_MAJOR}\n`)
   }
   return true
 }
