@@ -67,7 +67,7 @@ const tooMany = (name: string, envFile: string | undefined): CliOptions => ({ co
 /** `--help`. */
 export const helpText = (version: string): string => `dingtalk-mcp-server ${version}
 Talk to an OpenCode coding agent from DingTalk, and let OpenCode talk back through MCP tools.
-Needs Node.js 22 or newer.
+Supports Node.js 22 (Node 20 still runs it, unsupported; older Node is refused).
 
 Usage: dingtalk-mcp-server [command] [--env-file PATH]
 
