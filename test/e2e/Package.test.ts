@@ -41,7 +41,7 @@ describe("the npm package", () => {
 
     const help = await run("npx", ["--no-install", "dingtalk-mcp-server", "--help"], { cwd: project, env })
     expect(help.stdout).toMatch(/^dingtalk-mcp-server \d+\.\d+\.\d+/)
-    expect(help.stdout).toMatch(/Needs Node\.js 22 or newer/)
+    expect(help.stdout).toMatch(/Supports Node\.js 22/)
 
     const main = path.join(project, "node_modules", "dingtalk-mcp-server", "dist", "main.js")
     const child = spawn(process.execPath, [main], {
