@@ -177,8 +177,11 @@ export const ConversationOwnersLive = Layer.effect(
       isLocal,
       answer: (who, command) =>
         clientFor(who.conversationId).Answer({ who: JSON.stringify(who), command: JSON.stringify(command) }).pipe(Effect.catchCause(lost(undefined))),
+      // Asked for every plain message a non-owner receives: a failure (the owner moving) is not worth a warning each.
       answerText: (who, text) =>
-        clientFor(who.conversationId).AnswerText({ who: JSON.stringify(who), text }).pipe(Effect.catchCause(lost(false))),
+        clientFor(who.conversationId).AnswerText({ who: JSON.stringify(who), text }).pipe(
+          Effect.catchCause((cause) => Effect.logDebug("Could not ask the conversation's runner about a pending question", cause).pipe(Effect.as(false)))
+        ),
       withdraw: (conversationId, reason) => clientFor(conversationId).Withdraw({ reason }).pipe(Effect.catchCause(lost(undefined))),
       cardAction: (action) =>
         clientFor(action.conversationId).CardClick({ action: JSON.stringify(action) }).pipe(

@@ -172,22 +172,20 @@ const makeInbox = (directory: string) =>
         try {
           fs.writeSync(fd, `${JSON.stringify(event)}\n`)
           warned = false
-        } catch (error) {
-          if (!warned) {
-            warned = true
-            return Effect.logWarning(`Could not write the inbox journal: ${error instanceof Error ? error.message : String(error)}`)
+          lines++
+          // Nothing waits and the journal is long: start a fresh one.
+          if (live.size === 0 && lines > COMPACT_AFTER_LINES) {
+            const fresh = fs.openSync(file, "w", 0o600)
+            fs.closeSync(fd)
+            fd = fresh
+            lines = 0
           }
           return Effect.void
+        } catch (error) {
+          if (warned) return Effect.void
+          warned = true
+          return Effect.logWarning(`Could not write the inbox journal: ${error instanceof Error ? error.message : String(error)}`)
         }
-        lines++
-        // Nothing waits and the journal is long: start a fresh one.
-        if (live.size === 0 && lines > COMPACT_AFTER_LINES) {
-          lines = 0
-          const fresh = fs.openSync(file, "w", 0o600)
-          fs.closeSync(fd)
-          fd = fresh
-        }
-        return Effect.void
       })
 
     // Once per entry: a delivery that ends and the turn's own "delivered" may both say so.

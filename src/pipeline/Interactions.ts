@@ -76,6 +76,9 @@ const WITHDRAWN_TO_AGENT: Record<WithdrawReason, string> = {
   turnEnded: "Withdrawn: the turn ended before an answer came.",
 }
 
+/** Cluster mode: how long a plain message waits for the conversation's owner to say whether it answers a question. */
+const ANSWER_HANDOFF_WAIT = Duration.seconds(2)
+
 /** While turns run, OpenCode's pending requests are also read this often: a safety net for lost events. */
 const POLL_INTERVAL = Duration.seconds(3)
 
@@ -586,8 +589,18 @@ export class Interactions extends Context.Service<Interactions, {
 
       // On shutdown the timers go with the scope; OpenCode keeps the requests, and a restart posts them again.
       // Cluster mode: answers that reached a runner which does not own the conversation go to the one that does.
-      const routedAnswer = (who: Answerer, command: AnswerCommand) => ownerElsewhere(who.conversationId)?.answer(who, command) ?? answer(who, command)
-      const routedAnswerText = (who: Answerer, text: string) => ownerElsewhere(who.conversationId)?.answerText(who, text) ?? answerText(who, text)
+      // The message stream never waits on another runner: answers go in the background, and the question
+      // "is this text an answer?" gets ANSWER_HANDOFF_WAIT before the text is taken as a new prompt.
+      const routedAnswer = (who: Answerer, command: AnswerCommand) => {
+        const owner = ownerElsewhere(who.conversationId)
+        return owner === undefined ? answer(who, command) : inBackground(owner.answer(who, command))
+      }
+      const routedAnswerText = (who: Answerer, text: string) => {
+        const owner = ownerElsewhere(who.conversationId)
+        return owner === undefined
+          ? answerText(who, text)
+          : owner.answerText(who, text).pipe(Effect.timeoutOption(ANSWER_HANDOFF_WAIT), Effect.map(Option.getOrElse(() => false)))
+      }
       const routedCardAction = (action: CardAction) => {
         const conversationId = action.conversationId
         const owner = conversationId === undefined ? undefined : ownerElsewhere(conversationId)
@@ -602,7 +615,10 @@ export class Interactions extends Context.Service<Interactions, {
         cardAction: routedCardAction,
         here: { answer, answerText, cardAction, withdraw },
         cardFrame,
-        withdraw: (conversationId, reason) => ownerElsewhere(conversationId)?.withdraw(conversationId, reason) ?? withdraw(conversationId, reason),
+        withdraw: (conversationId, reason) => {
+          const owner = ownerElsewhere(conversationId)
+          return owner === undefined ? withdraw(conversationId, reason) : inBackground(owner.withdraw(conversationId, reason))
+        },
         pendingIn: (conversationId) => Effect.sync(() => inConversation(conversationId)),
         statusLines,
       })
