@@ -6,8 +6,8 @@
  * the turn up in OpenCode (the prompt's ID ends in a tail derived from the message) and delivers an
  * answer OpenCode already has instead of asking twice.
  */
-import { Cause, Clock, Effect, Layer, Option, Schedule, Schema, Semaphore } from "effect"
-import { ClusterSchema, Entity, EntityId, Sharding } from "effect/cluster"
+import { Clock, Effect, Layer, Option, Schedule, Schema, Semaphore } from "effect"
+import { ClusterSchema, Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { SqlClient } from "effect/sql"
 import { BridgeConfig } from "../core/BridgeConfig.js"
@@ -24,9 +24,7 @@ import { turnOf } from "../opencode/TurnLookup.js"
 import type { InboxEntry, TurnJournal } from "./Inbox.js"
 import { ChatChoices } from "./ChatChoices.js"
 import { ClusterTurns } from "./ClusterTurns.js"
-import { ConversationOwners } from "./ConversationOwners.js"
-import { type Answerer, type CardAction, Interactions } from "./Interactions.js"
-import type { AnswerCommand } from "./InteractiveCommands.js"
+import { Interactions } from "./Interactions.js"
 import { resumeTurn } from "./Resume.js"
 import { makePromptParts, type PromptParts } from "./PromptParts.js"
 import { type RunningTurns, runTurn } from "./Turn.js"
@@ -145,63 +143,3 @@ const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, running: RunningTu
     }
     return yield* fresh(MAX_ATTEMPTS)
   }).pipe(Effect.annotateLogs({ conversationId: JSON.parse(payload.message).conversationId as string, msgId: payload.msgId }))
-
-/**
- * Answers to the agent's requests, for the runner that owns the conversation. Same entity ID as the
- * conversation, so the same shard and the same runner; not persisted (an answer is for the request on
- * screen now: if its runner died, the new owner posts the request again) and handled concurrently,
- * never queued behind the turn that waits for it.
- */
-export const AnswersEntity = Entity.make("ConversationAnswers", [
-  Rpc.make("Answer", { payload: { who: Schema.String, command: Schema.String } }),
-  Rpc.make("AnswerText", { payload: { who: Schema.String, text: Schema.String }, success: Schema.Boolean }),
-  Rpc.make("CardClick", { payload: { action: Schema.String }, success: Schema.String }),
-  Rpc.make("Withdraw", { payload: { reason: Schema.Literals(["stopped", "turnEnded"]) } }),
-])
-
-/** `ConversationOwners` over the cluster's shard assignment. */
-export const ConversationOwnersLive = Layer.effect(
-  ConversationOwners,
-  Effect.gen(function*() {
-    const sharding = yield* Sharding.Sharding
-    const clientFor = yield* AnswersEntity.client
-    const isLocal = (conversationId: string) => {
-      const entityId = EntityId.make(conversationId)
-      return sharding.hasShardId(sharding.getShardId(entityId, ConversationEntity.getShardGroup(entityId)))
-    }
-    // The owner may be moving (a runner died): the answer is lost, and the user answers the request again
-    // when the new owner posts it.
-    const lost = <A>(fallback: A) => (cause: Cause.Cause<unknown>) =>
-      Effect.logWarning("Could not hand an answer to the conversation's runner", cause).pipe(Effect.as(fallback))
-    return ConversationOwners.of({
-      isLocal,
-      answer: (who, command) =>
-        clientFor(who.conversationId).Answer({ who: JSON.stringify(who), command: JSON.stringify(command) }).pipe(Effect.catchCause(lost(undefined))),
-      // Asked for every plain message a non-owner receives: a failure (the owner moving) is not worth a warning each.
-      answerText: (who, text) =>
-        clientFor(who.conversationId).AnswerText({ who: JSON.stringify(who), text }).pipe(
-          Effect.catchCause((cause) => Effect.logDebug("Could not ask the conversation's runner about a pending question", cause).pipe(Effect.as(false)))
-        ),
-      withdraw: (conversationId, reason) => clientFor(conversationId).Withdraw({ reason }).pipe(Effect.catchCause(lost(undefined))),
-      cardAction: (action) =>
-        clientFor(action.conversationId).CardClick({ action: JSON.stringify(action) }).pipe(
-          Effect.map((status) => ({ status })),
-          Effect.catchCause(lost({ status: "" }))
-        ),
-    })
-  })
-)
-
-/** The owner's side: the local `Interactions`, without handing off again. */
-export const AnswersEntityLive = AnswersEntity.toLayer(
-  Effect.gen(function*() {
-    const interactions = yield* Interactions
-    return AnswersEntity.of({
-      Answer: ({ payload }) => interactions.here.answer(JSON.parse(payload.who) as Answerer, JSON.parse(payload.command) as AnswerCommand),
-      AnswerText: ({ payload }) => interactions.here.answerText(JSON.parse(payload.who) as Answerer, payload.text),
-      Withdraw: (envelope) => interactions.here.withdraw(envelope.address.entityId, envelope.payload.reason),
-      CardClick: ({ payload }) => interactions.here.cardAction(JSON.parse(payload.action) as CardAction).pipe(Effect.map((outcome) => outcome.status)),
-    })
-  }),
-  { concurrency: "unbounded", maxIdleTime: "10 minutes" }
-)
