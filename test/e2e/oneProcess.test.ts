@@ -63,7 +63,10 @@ describe.skipIf(node === undefined)("node dist/main.js with the machine's Node",
     const killedAt = Date.now()
     a.kill("SIGKILL")
     await waitFor("the killed bridge to end", () => !alive(a.pid!), 2_000)
-    await emulator.waitForNewConnection(connectionsBefore, 5_000 - (Date.now() - killedAt))
+    await emulator.waitForNewConnection(connectionsBefore, 5_000 - (Date.now() - killedAt)).catch((error) => {
+      console.error(`oneProcess diagnostics: the second instance's log after the kill at ${new Date(killedAt).toISOString()}:\n${b.stderr().slice(-3_000)}`)
+      throw error
+    })
     expect(Date.now() - killedAt).toBeLessThan(5_000)
 
     emulator.pushMessage({ text: "who is there?", conversationId: "cid-launcher" })
