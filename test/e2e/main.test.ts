@@ -156,12 +156,13 @@ describe("dist/main.js as OpenCode runs it", () => {
 
   const oldNode = systemNode()
   const oldMajor = oldNode === undefined ? undefined : Number(execFileSync(oldNode, ["-p", "process.versions.node.split('.')[0]"]).toString().trim())
-  it.runIf(oldMajor !== undefined && oldMajor < 22)(`runs under the system Node ${oldMajor ?? ""} by re-executing with the pinned Node 22`, async () => {
+  it.runIf(oldMajor !== undefined && oldMajor < 22)(`runs in the process of the system Node ${oldMajor ?? ""}, stdout JSON-RPC only`, async () => {
     const server = track(spawnMain({ DINGTALK_CLIENT_ID: "a", DINGTALK_CLIENT_SECRET: "b", DINGTALK_API_URL: "http://127.0.0.1:9" }, { node: oldNode! }))
     const init = await server.initialize()
     expect(init.serverInfo.name).toBe("dingtalk-mcp-server")
     server.child.stdin!.end()
     expect((await server.exited).code).toBe(0)
     expect(onlyJsonRpc(server.stdoutLines)).toBe(true)
+    expect(server.stderr()).toContain(`v${execFileSync(oldNode!, ["-p", "process.versions.node"]).toString().trim()} is past its end of life`)
   })
 })
