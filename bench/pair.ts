@@ -2,10 +2,9 @@
  * `node bench/pair.ts` (after `npm run build`): only the project-vs-seed part of `npm run bench`, both
  * at once as there, for a quick comparison while working on a figure.
  */
-import { coldStart, machineNode, messageRun } from "./versus.ts"
+import { coldStart, machineNode, messageRun, VERSUS } from "./versus.ts"
 
 const machine = machineNode()
-const VERSUS = { warmup: 800, warmupRate: 40, messages: 200, rate: 10, latencyMs: 50 }
 const [project, seed] = await Promise.all([messageRun("project", machine.path, VERSUS), messageRun("seed", machine.path, VERSUS)])
 const cold = process.env.BENCH_NO_COLD ? {} : { project: await coldStart("project", machine.path, 5), seed: await coldStart("seed", machine.path, 5) }
 for (const [who, run] of [["project", project], ["seed", seed]] as const) {

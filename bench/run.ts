@@ -11,7 +11,7 @@ import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { BridgeConfig, BridgeLayer, Bridge, Delivery } from "../dist/index.js"
 import { startDingTalkEmulator, startFakeOpenCode, type DingTalkEmulator, type FakeOpenCode } from "../dist/testing/index.js"
-import { coldStart as coldStartOf, machineNode, messageRun } from "./versus.ts"
+import { coldStart as coldStartOf, machineNode, messageRun, VERSUS } from "./versus.ts"
 import { clusterBench } from "./cluster.ts"
 import { pushAtRate } from "./pacedPushes.ts"
 
@@ -202,7 +202,6 @@ const card = await cards()
 log("cold start …")
 const cold = await coldStart(process.execPath, 5)
 const machine = machineNode()
-const VERSUS = { warmup: 800, warmupRate: 40, messages: 200, rate: 10, latencyMs: 50 }
 log(`project vs the seed's design: ${VERSUS.warmup} + ${VERSUS.messages} messages each, both at once, started with ${machine.path} ${machine.version} …`)
 // Both at once: on a shared machine they meet the same load, and the run takes half the time.
 const [projectRun, seedRun] = await Promise.all([messageRun("project", machine.path, VERSUS), messageRun("seed", machine.path, VERSUS)])

@@ -22,6 +22,9 @@ export const CONTENDERS = {
 } as const
 export type Contender = keyof typeof CONTENDERS
 
+/** The side-by-side run: warm-up (JIT, sessions of 100 conversations), then the measured messages. */
+export const VERSUS = { warmup: 800, warmupRate: 40, messages: 200, rate: 10, latencyMs: 50 } as const
+
 const percentile = (values: ReadonlyArray<number>, p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!

@@ -7,7 +7,7 @@ import { Cause, Effect, Exit, Layer, References, Result } from "effect"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { loadEnvFiles, packageDirOf } from "../core/EnvFile.js"
-import { configErrorReport } from "../core/ConfigErrorReport.js"
+import { configErrorReport, databaseUnusable } from "../core/ConfigErrorReport.js"
 import { BridgeConfig, BridgeConfigSchema } from "../core/BridgeConfig.js"
 import { PersistentBridgeLayer } from "./BridgeLayer.js"
 import * as Logging from "../core/Logging.js"
@@ -57,7 +57,7 @@ const serve = (sandbox: boolean) => Effect.gen(function*() {
     StateDirUnusable: (error) => fail(error.message, 2),
     ControlSocketFailed: (error) => fail(error.message, 2),
     // Cluster mode: the database or the runner port (the URL is never printed: it may hold a password).
-    SqlError: (error) => fail(`Cluster mode: the database in BRIDGE_DATABASE_URL cannot be used (${error.message})`, 1),
+    SqlError: (error) => fail(databaseUnusable(error.message), 1),
     SocketServerError: (error) => fail(`Cluster mode: cannot listen on BRIDGE_RUNNER_PORT (${error.message})`, 1),
   })
 )

@@ -7,7 +7,7 @@ import { Effect, Option } from "effect"
 import { readdirSync } from "node:fs"
 import path from "node:path"
 import { PairCommandConfig } from "../core/BridgeConfig.js"
-import { configErrorReport } from "../core/ConfigErrorReport.js"
+import { configErrorReport, databaseUnusable } from "../core/ConfigErrorReport.js"
 import { accessFileFor, approveIn, PairingCodeUnknown } from "../dingtalk/AccessPolicy.js"
 import { type AccessStoreFailed, type ApprovedSender, fileAccessStore } from "../dingtalk/AccessStore.js"
 
@@ -25,26 +25,20 @@ export const pairCommand = (code: string): Effect.Effect<void> =>
   Effect.gen(function*() {
     if (code.trim() === "") return yield* finish("Usage: dingtalk-mcp-server pair CODE   (the code the robot sent the person asking for access)", 2)
     const config = yield* PairCommandConfig
+    let approved: ApprovedSender | undefined
     if (Option.isSome(config.databaseUrl)) {
       if (Option.isNone(config.clientId)) return yield* finish("Cluster mode (BRIDGE_DATABASE_URL): set DINGTALK_CLIENT_ID too, to say which robot's pairings to update.", 2)
       const { approveInDatabase } = yield* Effect.promise(() => import("./ClusterPair.js"))
-      const inDatabase = yield* approveInDatabase(config.databaseUrl.value, config.clientId.value, code).pipe(
-        Effect.catchTag("SqlError", (error) => finish(`Cluster mode: the database in BRIDGE_DATABASE_URL cannot be used (${error.message})`, 1).pipe(Effect.as(undefined))),
-        Effect.catchIf((error): error is PairingCodeUnknown => error instanceof PairingCodeUnknown, (error) => finish(error.message, 1).pipe(Effect.as(undefined)))
-      )
-      if (inDatabase === undefined) return
-      return yield* finish(`Approved ${inDatabase.senderNick || inDatabase.senderKey} (${inDatabase.senderKey}); their next message will be answered.`, 0)
-    }
-    const files = Option.match(config.clientId, {
-      onSome: (clientId) => [accessFileFor(config.stateDir, clientId)],
-      onNone: () => allAccessFiles(config.stateDir),
-    })
-    let approved: ApprovedSender | undefined
-    for (const file of files) {
-      approved = yield* approveIn(fileAccessStore(file), code, "cli").pipe(
-        Effect.catchIf((error): error is PairingCodeUnknown => error instanceof PairingCodeUnknown, () => Effect.succeed(undefined))
-      )
-      if (approved !== undefined) break
+      approved = yield* approveInDatabase(config.databaseUrl.value, config.clientId.value, code).pipe(Effect.catchIf(isUnknownCode, () => Effect.succeed(undefined)))
+    } else {
+      const files = Option.match(config.clientId, {
+        onSome: (clientId) => [accessFileFor(config.stateDir, clientId)],
+        onNone: () => allAccessFiles(config.stateDir),
+      })
+      for (const file of files) {
+        approved = yield* approveIn(fileAccessStore(file), code, "cli").pipe(Effect.catchIf(isUnknownCode, () => Effect.succeed(undefined)))
+        if (approved !== undefined) break
+      }
     }
     if (approved === undefined) return yield* finish(new PairingCodeUnknown({ code: code.trim() }).message, 1)
     return yield* finish(`Approved ${approved.senderNick || approved.senderKey} (${approved.senderKey}); their next message will be answered.`, 0)
@@ -52,8 +46,11 @@ export const pairCommand = (code: string): Effect.Effect<void> =>
     Effect.catchTags({
       ConfigError: (error) => finish(configErrorReport(error), 2),
       AccessStoreFailed: (error: AccessStoreFailed) => finish(error.message, 1),
+      SqlError: (error) => finish(databaseUnusable(error.message), 1),
     })
   )
+
+const isUnknownCode = (error: unknown): error is PairingCodeUnknown => error instanceof PairingCodeUnknown
 
 const finish = (line: string, code: number) =>
   Effect.sync(() => {

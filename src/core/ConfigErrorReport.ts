@@ -16,3 +16,7 @@ export const describeConfigError = (error: Config.ConfigError): string => {
 /** The whole message printed before exiting with code 2. */
 export const configErrorReport = (error: Config.ConfigError): string =>
   `Configuration error: ${describeConfigError(error)} Set it in the environment or in a .env file (see .env.example and the README).`
+
+/** Cluster mode's database cannot be reached or used (the URL is never printed: it may hold a password). */
+export const databaseUnusable = (detail: string): string =>
+  `Cluster mode: the database in BRIDGE_DATABASE_URL cannot be used (${detail})`

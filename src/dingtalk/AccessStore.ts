@@ -78,7 +78,8 @@ const MAX_FILE_BYTES = 4 * 1024 * 1024
 /** A lock older than this was left by a process that died while holding it (it is held for milliseconds). */
 const STALE_LOCK_MS = 3_000
 
-const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(AccessState))
+/** Reads a stored pairing state (JSON). */
+export const decodeAccessState = Schema.decodeUnknownEffect(Schema.fromJsonString(AccessState))
 
 /** A store kept in `file`, shared by every process of the robot. */
 export const fileAccessStore = (file: string): AccessStore => {
@@ -106,7 +107,7 @@ export const fileAccessStore = (file: string): AccessStore => {
       if (statSync(file).size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`)
       return readFileSync(file, "utf8")
     }).pipe(
-      Effect.flatMap(decode),
+      Effect.flatMap(decodeAccessState),
       Effect.catch((error) => {
         // A broken file means no approvals (closed, the safe side); it is kept for the operator to look at.
         const aside = `${file}.corrupt`

@@ -4,14 +4,12 @@
  * second (the access check runs for every message); updates lock the row, so two runners never lose
  * each other's changes.
  */
-import { Clock, Effect, Schema } from "effect"
+import { Clock, Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { AccessState, type AccessStore, AccessStoreFailed, emptyAccessState } from "./AccessStore.js"
+import { type AccessState, type AccessStore, AccessStoreFailed, decodeAccessState, emptyAccessState } from "./AccessStore.js"
 
 /** How long a read is reused: an approval reaches every runner within this. */
 const READ_TTL_MS = 1_000
-
-const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(AccessState))
 
 /** The pairing state of `robot` in the `bridge_access` table (created when missing). */
 export const sqlAccessStore = (robot: string): Effect.Effect<AccessStore, never, SqlClient.SqlClient> =>
@@ -22,7 +20,7 @@ export const sqlAccessStore = (robot: string): Effect.Effect<AccessStore, never,
     const fail = (error: { readonly message: string }) => new AccessStoreFailed({ file: where, detail: error.message })
     // An unreadable row means no approvals (closed, the safe side).
     const parse = (rows: ReadonlyArray<{ readonly state: string }>) =>
-      rows[0] === undefined ? Effect.succeed(emptyAccessState) : decode(rows[0].state).pipe(Effect.orElseSucceed(() => emptyAccessState))
+      rows[0] === undefined ? Effect.succeed(emptyAccessState) : decodeAccessState(rows[0].state).pipe(Effect.orElseSucceed(() => emptyAccessState))
 
     let cached: { readonly at: number; readonly state: AccessState } | undefined
     const read = Effect.gen(function*() {

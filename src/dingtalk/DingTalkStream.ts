@@ -73,6 +73,12 @@ export class ReconnectExhausted extends Schema.TaggedError<ReconnectExhausted>()
 /** Why the DingTalk connection stopped for good. */
 export type ConnectionFatal = CredentialsRejected | ReconnectExhausted
 
+/** Nothing connected yet, nothing tried. */
+const statusAtStart = (state: ConnectionStatus["state"]): ConnectionStatus => ({
+  state, connectionId: undefined, connectedSince: undefined, attempt: 0,
+  nextRetryAt: undefined, reconnects: 0, lastError: undefined, openConnections: 0,
+})
+
 const GatewayAnswer = Schema.Struct({ endpoint: Schema.NonEmptyString, ticket: Schema.NonEmptyString })
 
 /** The DingTalk Stream connection. */
@@ -89,10 +95,7 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
   static readonly layerNone = Layer.succeed(DingTalkStream, {
     frames: Stream.never,
     malformed: Stream.never,
-    status: Effect.succeed<ConnectionStatus>({
-      state: "client", connectionId: undefined, connectedSince: undefined, attempt: 0,
-      nextRetryAt: undefined, reconnects: 0, lastError: undefined, openConnections: 0,
-    }),
+    status: Effect.succeed(statusAtStart("client")),
     fatal: Effect.never,
   })
 
@@ -106,10 +109,7 @@ export class DingTalkStream extends Context.Service<DingTalkStream, {
       const frames = yield* Queue.unbounded<CallbackFrame>()
       const malformed = yield* Queue.sliding<MalformedFrame>(100)
       const fatal = yield* Deferred.make<never, ConnectionFatal>()
-      const status = yield* Ref.make<ConnectionStatus>({
-        state: "connecting", connectionId: undefined, connectedSince: undefined, attempt: 0,
-        nextRetryAt: undefined, reconnects: 0, lastError: undefined, openConnections: 0,
-      })
+      const status = yield* Ref.make(statusAtStart("connecting"))
       // Forks that must end with the layer (not with one connection) live in its scope.
       const layerScope = yield* Scope.Scope
       const live = new Set<StreamClient>()

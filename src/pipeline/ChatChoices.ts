@@ -15,7 +15,8 @@ export interface ChatChoice {
   readonly agent?: string | undefined
 }
 
-const ChoiceSchema = Schema.Struct({
+/** One conversation's choices, as stored (file or database). */
+export const ChoiceSchema = Schema.Struct({
   sessionId: Schema.optional(Schema.String),
   model: Schema.optional(Schema.String),
   agent: Schema.optional(Schema.String),
@@ -61,13 +62,19 @@ export class ChatChoices extends Context.Service<ChatChoices, {
     )
 }
 
+/** `patch` over `previous` (an `undefined` field clears it); `undefined` when nothing is left. */
+export const mergeChoice = (previous: ChatChoice | undefined, patch: ChatChoice): ChatChoice | undefined => {
+  const merged: Record<string, string> = {}
+  for (const [key, value] of Object.entries({ ...previous, ...patch })) if (typeof value === "string") merged[key] = value
+  return Object.keys(merged).length === 0 ? undefined : merged
+}
+
 const makeStore = (byConversation: Map<string, ChatChoice>, saved: () => Effect.Effect<void>): ChatChoices["Service"] => ({
   get: (conversationId) => Effect.sync(() => byConversation.get(conversationId) ?? {}),
   set: (conversationId, patch) =>
     Effect.suspend(() => {
-      const merged: Record<string, string> = {}
-      for (const [key, value] of Object.entries({ ...byConversation.get(conversationId), ...patch })) if (typeof value === "string") merged[key] = value
-      if (Object.keys(merged).length === 0) byConversation.delete(conversationId)
+      const merged = mergeChoice(byConversation.get(conversationId), patch)
+      if (merged === undefined) byConversation.delete(conversationId)
       else byConversation.set(conversationId, merged)
       return saved()
     }),

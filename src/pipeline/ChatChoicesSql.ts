@@ -5,13 +5,9 @@
  */
 import { Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { type ChatChoice, ChatChoices } from "./ChatChoices.js"
+import { type ChatChoice, ChatChoices, ChoiceSchema, mergeChoice } from "./ChatChoices.js"
 
-const decodeChoice = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Struct({
-  sessionId: Schema.optional(Schema.String),
-  model: Schema.optional(Schema.String),
-  agent: Schema.optional(Schema.String),
-})))
+const decodeChoice = Schema.decodeUnknownOption(Schema.fromJsonString(ChoiceSchema))
 
 /** `ChatChoices` over the `bridge_choices` table (created when missing). */
 export const layerChatChoicesSql: Layer.Layer<ChatChoices, never, SqlClient.SqlClient> = Layer.effect(
@@ -34,9 +30,8 @@ export const layerChatChoicesSql: Layer.Layer<ChatChoices, never, SqlClient.SqlC
       set: (conversationId, patch) =>
         sql.withTransaction(Effect.gen(function*() {
           const rows = yield* sql<{ choice: string }>`select choice from bridge_choices where conversation_id = ${conversationId} for update`
-          const merged: Record<string, string> = {}
-          for (const [key, value] of Object.entries({ ...(rows[0] === undefined ? {} : parse(rows[0].choice)), ...patch })) if (typeof value === "string") merged[key] = value
-          if (Object.keys(merged).length === 0) yield* sql`delete from bridge_choices where conversation_id = ${conversationId}`
+          const merged = mergeChoice(rows[0] === undefined ? undefined : parse(rows[0].choice), patch)
+          if (merged === undefined) yield* sql`delete from bridge_choices where conversation_id = ${conversationId}`
           else {
             yield* sql`insert into bridge_choices (conversation_id, choice) values (${conversationId}, ${JSON.stringify(merged)})
               on conflict (conversation_id) do update set choice = excluded.choice`

@@ -80,11 +80,11 @@ export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
       const services = yield* Effect.context<Sessions | OpenCodeClient | Delivery | BridgeMetrics | BridgeConfig | OpenCodeEvents | Cards | Messages | SqlClient.SqlClient | ChatChoices>()
       return ConversationEntity.of({
         Prompt: ({ payload }) => {
-          const { conversationId, senderKey, senderNick } = JSON.parse(payload.message) as InboundMessage
+          const message = JSON.parse(payload.message) as InboundMessage
           // As in the embedded pipeline: the sender may answer the turn's requests in a group, and OpenCode's
           // pending requests are read while it runs — after a move, that posts the old owner's requests again.
-          return ownerTurn(payload, running, promptParts).pipe(
-            interactions.duringTurn(conversationId, senderKey, senderNick),
+          return ownerTurn(payload, message, running, promptParts).pipe(
+            interactions.duringTurn(message.conversationId, message.senderKey, message.senderNick),
             Semaphore.withPermit(slots),
             Effect.provideContext(services)
           )
@@ -95,9 +95,8 @@ export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
   )
 }))
 
-const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, running: RunningTurns, promptParts: PromptParts) =>
+const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, message: InboundMessage, running: RunningTurns, promptParts: PromptParts) =>
   Effect.gen(function*() {
-    const message = JSON.parse(payload.message) as InboundMessage
     const key = `${payload.robotCode}:${payload.msgId}`
     const sessions = yield* Sessions
     const sql = yield* SqlClient.SqlClient
@@ -142,4 +141,4 @@ const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, running: RunningTu
       return yield* resumeTurn(entry, journalFor(attempt), fresh(attempt + 1), match)
     }
     return yield* fresh(MAX_ATTEMPTS)
-  }).pipe(Effect.annotateLogs({ conversationId: JSON.parse(payload.message).conversationId as string, msgId: payload.msgId }))
+  }).pipe(Effect.annotateLogs({ conversationId: message.conversationId, msgId: payload.msgId }))

@@ -7,17 +7,15 @@ import { tmpdir } from "node:os"
 import path from "node:path"
 import { describe, expect, it } from "vitest"
 import { JOURNAL_FILE, replayJournal } from "../../src/pipeline/Inbox.js"
-import { startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
-import { startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
-import { bridgeEnv, setupInstances } from "../support/bridgeInstances.js"
-import { spawnMain } from "../support/mcpProcess.js"
+import type { FakeOpenCodeOptions } from "../../src/testing/FakeOpenCode.js"
+import { setupInstances } from "../support/bridgeInstances.js"
 import { cleanupAfterEach } from "../support/resources.js"
 import { waitUntil } from "../support/waitUntil.js"
 
 const onCleanup = cleanupAfterEach()
 
-const setup = async () => {
-  const { emulator, opencode, stateDir, start } = await setupInstances(onCleanup, "dingtalk-inbox-")
+const setup = async (opencodeOptions: FakeOpenCodeOptions = {}) => {
+  const { emulator, opencode, stateDir, start } = await setupInstances(onCleanup, "dingtalk-inbox-", opencodeOptions)
   // The messages the journal still holds (its lines replayed as the bridge does on start).
   const inboxFiles = () => readdirSync(stateDir).filter((name) => name.endsWith(".inbox")).flatMap((dir) => {
     const journal = path.join(stateDir, dir, JOURNAL_FILE)
@@ -57,14 +55,9 @@ describe("durable inbox", () => {
   }, 60_000)
 
   it("an acked file that waited behind a killed turn is fetched after the restart and named in the prompt", async () => {
-    const emulator = await startDingTalkEmulator()
     const project = mkdtempSync(path.join(tmpdir(), "dingtalk-inbox-project-"))
-    const opencode = await startFakeOpenCode({ directory: project })
-    onCleanup(() => emulator.close(), () => opencode.close())
-    const env = { ...bridgeEnv(emulator, opencode), BRIDGE_STATE_DIR: mkdtempSync(path.join(tmpdir(), "dingtalk-inbox-")) }
-    const a = spawnMain(env)
-    onCleanup(() => a.kill())
-    await a.initialize()
+    const { emulator, opencode, start } = await setup({ directory: project })
+    const a = await start()
     await emulator.waitForConnections(1, 10_000)
     emulator.pushMessage({ text: "SLOW 1500 first", conversationId: "cid-5" })
     const file = emulator.pushMedia("file", Buffer.from("kept\n"), { conversationId: "cid-5", fileName: "kept.txt" })
@@ -73,9 +66,7 @@ describe("durable inbox", () => {
     a.child.kill("SIGKILL")
     await a.exited
 
-    const b = spawnMain(env)
-    onCleanup(() => b.kill())
-    await b.initialize()
+    await start()
     await emulator.waitForReplies(2, { conversationId: "cid-5", timeoutMs: 30_000 })
     const prompt = opencode.prompts.at(-1)!.text
     expect(prompt).toContain("[The user sent an attachment, saved in the project:]")

@@ -6,7 +6,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { type DingTalkEmulator, startDingTalkEmulator } from "../../src/emulator/DingTalkEmulator.js"
-import { type FakeOpenCode, startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
+import { type FakeOpenCode, type FakeOpenCodeOptions, startFakeOpenCode } from "../../src/testing/FakeOpenCode.js"
 import { type McpProcess, spawnMain } from "./mcpProcess.js"
 import { freePort } from "./resources.js"
 
@@ -24,9 +24,13 @@ export const bridgeEnv = (emulator: DingTalkEmulator, opencode: { readonly url: 
  * An emulator, a fake OpenCode and a fresh state dir (`statePrefix…`), all closed by `onCleanup`; `start()`
  * spawns one more initialized instance on them (killed by `onCleanup` too).
  */
-export const setupInstances = async (onCleanup: (...cleanups: Array<() => unknown>) => void, statePrefix: string) => {
+export const setupInstances = async (
+  onCleanup: (...cleanups: Array<() => unknown>) => void,
+  statePrefix: string,
+  opencodeOptions: FakeOpenCodeOptions = {}
+) => {
   const emulator = await startDingTalkEmulator()
-  const opencode: FakeOpenCode = await startFakeOpenCode()
+  const opencode: FakeOpenCode = await startFakeOpenCode(opencodeOptions)
   onCleanup(() => emulator.close(), () => opencode.close())
   const stateDir = mkdtempSync(path.join(tmpdir(), statePrefix))
   const env = { ...bridgeEnv(emulator, opencode), BRIDGE_STATE_DIR: stateDir }
