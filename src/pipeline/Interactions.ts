@@ -6,7 +6,7 @@
  * only the sender of the prompt or a `DINGTALK_ADMINS` member may answer. Unanswered requests are
  * rejected after `BRIDGE_PERMISSION_TIMEOUT_MS`, telling the agent and the user why.
  */
-import { Clock, Context, Duration, Effect, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
 import { BridgeConfig } from "../core/BridgeConfig.js"
 import { Messages, messagesFor, type MessagesShape } from "../core/Messages.js"
 import { ActionCards, decodeCardClick } from "../dingtalk/ActionCards.js"
@@ -211,8 +211,14 @@ export class Interactions extends Context.Service<Interactions, {
 
       const settle = (request: PendingRequest) =>
         Effect.suspend(() => {
-          pending.delete(request.id)
           markDone(request.id)
+          return forget(request)
+        })
+
+      /** Drops a request here without answering it (and without marking it done: it may come back here). */
+      const forget = (request: PendingRequest) =>
+        Effect.suspend(() => {
+          pending.delete(request.id)
           const timer = request.timer
           request.timer = undefined
           return timer === undefined ? Effect.void : Fiber.interrupt(timer).pipe(Effect.asVoid)
@@ -578,9 +584,16 @@ export class Interactions extends Context.Service<Interactions, {
           if (senderNick !== undefined && senderNick !== "") nicks.set(senderKey, senderNick)
           if (turnsRunning++ === 0) poller = yield* Effect.forkIn(poll, scope)
           return yield* turn
-        }).pipe(Effect.ensuring(Effect.suspend(() => {
-          // A turn that ended while its request waited (turn timeout, error) leaves it pending in OpenCode.
-          const leftOver = inConversation(conversationId).length > 0 ? withdraw(conversationId, "turnEnded") : Effect.void
+        }).pipe(Effect.onExit((exit) => Effect.suspend(() => {
+          const waiting = inConversation(conversationId)
+          // A turn that ended while its request waited (turn timeout, error) leaves it pending in OpenCode: reject it.
+          // An interrupted one (shutdown; in cluster mode, its conversation moving to another runner) still runs in
+          // OpenCode, and whoever owns the conversation next posts the request again: only forget it here.
+          const leftOver = waiting.length === 0
+            ? Effect.void
+            : Exit.hasInterrupts(exit)
+            ? Effect.forEach(waiting, forget, { discard: true })
+            : withdraw(conversationId, "turnEnded")
           if (--turnsRunning > 0 || poller === undefined) return leftOver
           const stopping = poller
           poller = undefined

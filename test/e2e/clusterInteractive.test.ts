@@ -84,7 +84,11 @@ describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follo
     await waitUntil("the turn to be stopped and its request withdrawn", () => {
       const texts = emulator.repliesFor(cid).slice(seen).map((r) => r.text)
       return texts.includes("⏹ Stopped.") && texts.some((t) => /^Request #\d+ was withdrawn: the turn was stopped\.$/.test(t))
-    }, { timeoutMs: 30_000, everyMs: 50 })
+    }, {
+      timeoutMs: 30_000,
+      everyMs: 50,
+      onTimeout: () => `the turn was not stopped with its request withdrawn; replies: ${JSON.stringify(emulator.repliesFor(cid).slice(seen).map((r) => r.text))}\nowner: ${owner.stderr().slice(-1_500)}`,
+    })
     expect(await (await fetch(`${opencode.url}/permission`)).json()).toEqual([])
 
     // The owner dies while a request waits: the survivor takes the conversation, posts the request again,
