@@ -577,7 +577,8 @@ export class Interactions extends Context.Service<Interactions, {
 
       let turnsRunning = 0
       let poller: Fiber.Fiber<void> | undefined
-      const poll = resync.pipe(Effect.andThen(Effect.sleep(POLL_INTERVAL)), Effect.forever, Effect.asVoid)
+      // Sleep first: events cover a turn's requests; a turn shorter than the interval costs OpenCode no extra reads.
+      const poll = Effect.sleep(POLL_INTERVAL).pipe(Effect.andThen(resync), Effect.forever, Effect.asVoid)
       const duringTurn = (conversationId: string, senderKey: string, senderNick?: string) => <A, E, R>(turn: Effect.Effect<A, E, R>) =>
         Effect.gen(function*() {
           askers.set(conversationId, senderKey)

@@ -63,6 +63,8 @@ export interface FakeOpenCode {
   readonly maxInFlight: number
   /** HTTP requests received, rejected ones included. */
   readonly requests: number
+  /** Every request as `METHOD /path` (no query), in arrival order. */
+  readonly requestLog: ReadonlyArray<string>
   /** Resolves with the prompts once at least `count` have arrived. */
   waitForPrompts(count: number, timeoutMs?: number): Promise<ReadonlyArray<FakePrompt>>
   setLatency(ms: number): void
@@ -290,8 +292,10 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     json(response, 404, { name: "NotFoundError", data: { message: path } })
   }
 
+  const requestLog: Array<string> = []
   const server = http.createServer((request, response) => {
     requests++
+    requestLog.push(`${request.method} ${(request.url ?? "/").split("?")[0]}`)
     const chunks: Array<Buffer> = []
     request.on("data", (chunk: Buffer) => chunks.push(chunk))
     request.on("end", () => handle(request, Buffer.concat(chunks).toString("utf8"), response))
@@ -315,6 +319,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
     get requests() {
       return requests
     },
+    requestLog,
     waitForPrompts: (count, timeoutMs = 5_000) =>
       new Promise((resolve, reject) => {
         const check = () => {

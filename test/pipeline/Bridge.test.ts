@@ -22,6 +22,20 @@ describe("message pipeline", () => {
       assert.match(opencode.sessions[0]!.title ?? "", /\[cid-a\]$/)
     }).pipe(Effect.scoped))
 
+  it.live("a quick turn asks OpenCode for nothing but the answer (no pending-request reads per turn)", () =>
+    Effect.gen(function*() {
+      const { emulator, opencode } = yield* bridgeFixture()
+      emulator.pushMessage({ text: "first", conversationId: "cid-q" })
+      yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-q" }))
+      const before = opencode.requestLog.length
+      for (const n of [2, 3, 4]) {
+        emulator.pushMessage({ text: `turn ${n}`, conversationId: "cid-q" })
+        yield* Effect.promise(() => emulator.waitForReplies(n, { conversationId: "cid-q" }))
+      }
+      const during = opencode.requestLog.slice(before).filter((line) => !line.startsWith("GET /event"))
+      assert.deepStrictEqual(during, Array.from({ length: 3 }, () => `POST /session/${opencode.sessions[0]!.id}/message`))
+    }).pipe(Effect.scoped))
+
   it.live("a redelivered message is answered once", () =>
     Effect.gen(function*() {
       const { emulator, opencode, context } = yield* bridgeFixture()
