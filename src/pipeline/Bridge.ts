@@ -11,7 +11,7 @@ import { Messages } from "../core/Messages.js"
 import { AccessPolicy } from "../dingtalk/AccessPolicy.js"
 import { Conversations } from "../dingtalk/Conversations.js"
 import { Delivery } from "../dingtalk/Delivery.js"
-import { type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
+import { type CallbackFrame, type ConnectionFatal, DingTalkStream } from "../dingtalk/DingTalkStream.js"
 import { OpenCodeClient } from "../opencode/OpenCodeClient.js"
 import { OpenCodeEvents } from "../opencode/OpenCodeEvents.js"
 import { Cards } from "../dingtalk/Cards.js"
@@ -220,27 +220,29 @@ export class Bridge extends Context.Service<Bridge, {
           Effect.annotateLogs({ conversationId: message.conversationId, msgId: message.msgId })
         )
 
+      /** One acked frame, start to end: card click, or decode → dedup → handle. One stage keeps the order and costs no per-stage hand-offs. */
+      const onFrame = (frame: CallbackFrame) =>
+        Effect.gen(function*() {
+          yield* metrics.increment("received")
+          // Card button clicks are not robot messages: they answer the agent's requests.
+          if (frame.topic === CARD_TOPIC) return yield* interactions.cardFrame(frame.data)
+          const decoded = yield* decodeFrame(frame, robotCode)
+          // A rejected frame is counted and logged, then dropped (it was acked already).
+          if (decoded._tag === "Failure") {
+            yield* metrics.increment("malformed")
+            return yield* Effect.logWarning(`Malformed message ignored: ${decoded.failure.reason}`).pipe(Effect.annotateLogs({ frameId: decoded.failure.frameId }))
+          }
+          const message = decoded.success
+          if (!(yield* isFirstSeen(message))) {
+            yield* metrics.increment("duplicates")
+            return yield* Effect.logInfo("Duplicate message ignored").pipe(Effect.annotateLogs({ msgId: message.msgId }))
+          }
+          yield* handle(message)
+        })
+
+      // Routing is quick (turns run in the scheduler): taking frames one by one keeps their order.
       const frames = stream.frames.pipe(
-        Stream.tap(() => metrics.increment("received")),
-        // Card button clicks are not robot messages: they answer the agent's requests.
-        Stream.filterEffect((frame) => frame.topic === CARD_TOPIC ? interactions.cardFrame(frame.data).pipe(Effect.as(false)) : Effect.succeed(true)),
-        Stream.mapEffect((frame) => decodeFrame(frame, robotCode)),
-        // A rejected frame is counted and logged, then dropped (it was acked already).
-        Stream.filterMapEffect((decoded) =>
-          decoded._tag === "Success"
-            ? Effect.succeed(decoded)
-            : metrics.increment("malformed").pipe(
-              Effect.andThen(Effect.logWarning(`Malformed message ignored: ${decoded.failure.reason}`).pipe(Effect.annotateLogs({ frameId: decoded.failure.frameId }))),
-              Effect.as(decoded)
-            )
-        ),
-        Stream.filterEffect((message) =>
-          isFirstSeen(message).pipe(Effect.tap((first) => first ? Effect.void : metrics.increment("duplicates").pipe(
-            Effect.andThen(Effect.logInfo("Duplicate message ignored").pipe(Effect.annotateLogs({ msgId: message.msgId })))
-          )))
-        ),
-        // Routing is quick (turns run in the scheduler): taking messages one by one keeps their order.
-        Stream.runForEach((message) => handle(message).pipe(Effect.catchCause((cause) => Effect.logError("Message handling failed", cause))))
+        Stream.runForEach((frame) => onFrame(frame).pipe(Effect.catchCause((cause) => Effect.logError("Message handling failed", cause))))
       )
       const malformedFrames = stream.malformed.pipe(
         Stream.runForEach((frame) =>

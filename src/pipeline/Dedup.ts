@@ -11,12 +11,13 @@ export const makeDedup = (options: { readonly capacity: number; readonly ttlMs: 
     const seen = yield* Cache.make({
       capacity: options.capacity,
       timeToLive: Duration.millis(options.ttlMs),
+      // Never looked up: entries are only set and tested.
       lookup: (_key: string) => Effect.succeed(true),
     })
     return (message: InboundMessage): Effect.Effect<boolean> => {
       const key = `${message.robotCode}:${message.msgId}`
       return Cache.has(seen, key).pipe(
-        Effect.tap((had) => (had ? Effect.void : Cache.get(seen, key))),
+        Effect.tap((had) => (had ? Effect.void : Cache.set(seen, key, true))),
         Effect.map((had) => !had),
         Effect.withSpan("Dedup.isFirstSeen")
       )
