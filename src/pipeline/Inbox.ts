@@ -201,7 +201,7 @@ const makeInbox = (directory: string) =>
         }),
       sending: (part) => part > 0 ? Effect.void : append({ op: "sending", key: entry.key }),
       deliver: (send) =>
-        Effect.forkIn(send.pipe(Effect.onExit((exit) => Exit.hasInterrupts(exit) ? Effect.void : done(entry.key))), scope).pipe(
+        Effect.forkIn(send.pipe(Effect.onExit((exit) => Exit.hasInterrupts(exit) ? Effect.void : done(entry.key))), scope, { startImmediately: true }).pipe(
           Effect.flatMap(Fiber.join)
         ),
       delivered: done(entry.key),
