@@ -72,8 +72,7 @@ export const makeTurnScheduler = (options: {
           return changed.pipe(Effect.as("queued" as const))
         }
         queues.set(conversationId, [job])
-        // Started at once: the turn's first steps run now instead of after a round trip through the scheduler.
-        return changed.pipe(Effect.andThen(Effect.forkIn(worker(conversationId), scope, { startImmediately: true })), Effect.as("queued" as const))
+        return changed.pipe(Effect.andThen(Effect.forkIn(worker(conversationId), scope)), Effect.as("queued" as const))
       })
 
     return {

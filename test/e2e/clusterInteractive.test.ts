@@ -52,6 +52,9 @@ describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follo
     await emulator.waitForConnections(before + 2, 15_000)
     const connectionOfB = emulator.openConnections().at(-1)!.id
     const connectionOf = (runner: McpProcess) => (runner === a ? connectionOfA : connectionOfB)
+    // Runners re-read shard assignments every 3 s: until both have, the first one still holds the shards the
+    // second is about to take, and a conversation started now would move in the middle of its turn.
+    await new Promise((resolve) => setTimeout(resolve, 7_000))
 
     const cid = "cid-cluster-ask"
     emulator.pushMessage({ text: BASH, conversationId: cid })
