@@ -200,6 +200,7 @@ const makeInbox = (directory: string) =>
           return messageId
         }),
       sending: (part) => part > 0 ? Effect.void : append({ op: "sending", key: entry.key }),
+      // Started at once: the reply leaves without a round trip through the scheduler first.
       deliver: (send) =>
         Effect.forkIn(send.pipe(Effect.onExit((exit) => Exit.hasInterrupts(exit) ? Effect.void : done(entry.key))), scope, { startImmediately: true }).pipe(
           Effect.flatMap(Fiber.join)
