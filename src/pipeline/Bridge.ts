@@ -30,7 +30,7 @@ import { Inbox } from "./Inbox.js"
 import { ClusterTurns } from "./ClusterTurns.js"
 import { resumeTurn } from "./Resume.js"
 import { makePromptParts } from "./PromptParts.js"
-import { type RunningTurns, runTurn } from "./Turn.js"
+import { type RunningTurns, runTurnWhenReady } from "./Turn.js"
 
 /** Texts longer than this are refused instead of being sent to the agent. */
 const MAX_INPUT_BYTES = 64 * 1024
@@ -201,9 +201,8 @@ export class Bridge extends Context.Service<Bridge, {
               // The turn runs in a scheduler fiber; its spans stay in this message's trace.
               const span = yield* Effect.option(Effect.currentSpan)
               // Attachments are fetched now; the turn waits for them (nothing left to send: the user was told why).
-              const prompt = yield* promptParts.prepare(message, decided.text)
-              const turn = prompt.pipe(
-                Effect.flatMap((parts) => parts.length === 0 ? (journal === undefined ? Effect.void : journal.delivered) : runTurn(message, parts, running, queuedAt, journal)),
+              const parts = yield* promptParts.prepare(message, decided.text)
+              const turn = runTurnWhenReady(message, parts, running, queuedAt, journal).pipe(
                 Option.isSome(span) ? Effect.withParentSpan(span.value) : identity,
                 interactions.duringTurn(conversationId, message.senderKey, message.senderNick)
               )
@@ -259,9 +258,7 @@ export class Bridge extends Context.Service<Bridge, {
           yield* isFirstSeen(entry.message)
           const journal = inbox.pipe(Option.getOrThrow).journal(entry)
           // Asked again from scratch: the attachments are fetched again (DingTalk's codes outlive a restart).
-          const rerun = Effect.flatten(promptParts.prepare(entry.message, entry.text)).pipe(
-            Effect.flatMap((parts) => parts.length === 0 ? journal.delivered : runTurn(entry.message, parts, running, entry.queuedAt, journal))
-          )
+          const rerun = runTurnWhenReady(entry.message, Effect.flatten(promptParts.prepare(entry.message, entry.text)), running, entry.queuedAt, journal)
           yield* scheduler.submit(entry.message.conversationId, resumeTurn(entry, journal, rerun).pipe(Effect.provideContext(services)))
         }), { discard: true })
 

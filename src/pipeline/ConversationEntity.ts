@@ -27,7 +27,7 @@ import { ClusterTurns } from "./ClusterTurns.js"
 import { Interactions } from "./Interactions.js"
 import { resumeTurn } from "./Resume.js"
 import { makePromptParts, type PromptParts } from "./PromptParts.js"
-import { type RunningTurns, runTurn } from "./Turn.js"
+import { type RunningTurns, runTurnWhenReady } from "./Turn.js"
 import { makeTurnScheduler } from "./TurnScheduler.js"
 
 /** A message for the agent, stored until its conversation's owner has answered it. */
@@ -124,9 +124,7 @@ const ownerTurn = (payload: typeof Prompt.payloadSchema.Type, message: InboundMe
     }
     // The prompt is built here, on the owner: attachments fetched, quotes and voice transcripts labelled.
     const fresh = (attempt: number) =>
-      Effect.flatten(promptParts.prepare(message, payload.text)).pipe(
-        Effect.flatMap((parts) => parts.length === 0 ? Effect.void : runTurn(message, parts, running, payload.queuedAt, journalFor(attempt)))
-      )
+      runTurnWhenReady(message, Effect.flatten(promptParts.prepare(message, payload.text)), running, payload.queuedAt, journalFor(attempt))
     const session = yield* sessions.sessionFor(message.conversationId, conversationLabel(message)).pipe(Effect.option)
     if (Option.isNone(session)) return yield* fresh(0)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

@@ -23,6 +23,15 @@ export { explain } from "./Explain.js"
 /** Sessions with a turn running, by conversation: `/stop` aborts them. */
 export type RunningTurns = Map<string, string>
 
+/**
+ * Runs the turn once its prompt parts are ready (see `PromptParts.prepare`). No parts means nothing was
+ * left to send (the user has been told why): the message is done without a turn.
+ */
+export const runTurnWhenReady = <E, R>(
+  message: InboundMessage, parts: Effect.Effect<ReadonlyArray<PromptPart>, E, R>, running: RunningTurns, queuedAt: number, journal?: TurnJournal
+) =>
+  parts.pipe(Effect.flatMap((ready) => ready.length === 0 ? (journal?.delivered ?? Effect.void) : runTurn(message, ready, running, queuedAt, journal)))
+
 /** Runs one turn for a message and delivers the answer (or the reason there is none). */
 export const runTurn = (message: InboundMessage, text: string | ReadonlyArray<PromptPart>, running: RunningTurns, queuedAt: number, journal?: TurnJournal) =>
   Effect.gen(function*() {
