@@ -18,7 +18,7 @@ export const cleanUpAt = (now: number) => Effect.gen(function*() {
   const before = String(Snowflake.make({ timestamp: now - Duration.toMillis(MESSAGES_KEPT), machineId: MachineId.make(0), sequence: 0 }))
   yield* sql`delete from cluster_replies where request_id in (select id from cluster_messages where processed and id < ${before})`
   const messages = yield* sql`delete from cluster_messages where processed and id < ${before} returning id`
-  yield* sql`delete from bridge_deliveries where at < now() - make_interval(secs => ${Duration.toSeconds(MESSAGES_KEPT)})`
+  yield* sql`delete from bridge_deliveries where at < to_timestamp(${(now - Duration.toMillis(MESSAGES_KEPT)) / 1000})`
   const conversations = yield* sql`delete from bridge_conversations where last_activity < ${now - Duration.toMillis(CONVERSATIONS_KEPT)} returning id`
   if (messages.length + conversations.length > 0) {
     yield* Effect.logInfo(`Cluster clean-up: ${messages.length} old message(s), ${conversations.length} idle conversation(s) deleted`)

@@ -183,9 +183,11 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     // Retention: a week on, the answered messages go; three months on, the idle conversations too.
     const count = (table: string) => Number(psql(url, `select count(*) from ${table}`))
     expect(count("cluster_messages")).toBeGreaterThanOrEqual(60)
+    expect(count("bridge_deliveries")).toBeGreaterThanOrEqual(60)
     const inAWeek = await cleanUp(url, Date.now() + 8 * 86_400_000)
     expect(inAWeek.messages).toBeGreaterThanOrEqual(60)
     expect(count("cluster_messages where processed")).toBe(0)
+    expect(count("bridge_deliveries")).toBe(0)
     expect(count("bridge_conversations")).toBe(8)
     expect((await cleanUp(url, Date.now() + 91 * 86_400_000)).conversations).toBe(8)
   }, 240_000)
