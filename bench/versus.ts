@@ -17,8 +17,6 @@ export const CONTENDERS = {
   // The seed design has no access control, rate limit or AI cards (it posts one markdown reply): the same work here.
   project: { script: path.resolve(HERE, "../dist/main.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open", DINGTALK_CARDS: "off" } },
   seed: { script: path.join(HERE, "seed", "main.mjs"), extraEnv: {} },
-  // The project without the re-exec: the bundled app straight on the machine's Node (for comparison runs only).
-  inProcess: { script: path.resolve(HERE, "../dist/cli/app.js"), extraEnv: { DINGTALK_RATE_LIMIT: "1000000", DINGTALK_ACCESS: "open", DINGTALK_CARDS: "off" } },
 } as const
 export type Contender = keyof typeof CONTENDERS
 
@@ -204,13 +202,13 @@ export const coldStart = async (who: Contender, node: string, runs: number) => {
   return round(percentile(times, 50), 0)
 }
 
-// Alone: `node bench/versus.ts [project|seed|inProcess] [messages] [rate] [--cpu-prof dir]` prints one contender's figures.
+// Alone: `node bench/versus.ts [project|seed] [messages] [rate] [--cpu-prof dir]` prints one contender's figures.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const who = (process.argv[2] ?? "project") as Contender
   const profileAt = process.argv.indexOf("--cpu-prof")
   const node = machineNode()
   const run = await messageRun(who, node.path, {
-    messages: Number(process.argv[3] ?? 200), rate: Number(process.argv[4] ?? 10), latencyMs: 50, warmup: 800, warmupRate: 40,
+    ...VERSUS, messages: Number(process.argv[3] ?? VERSUS.messages), rate: Number(process.argv[4] ?? VERSUS.rate),
     ...(profileAt > 0 ? { profileDir: process.argv[profileAt + 1]! } : {}),
   })
   process.stdout.write(`${JSON.stringify({ who, node: node.version, ...run, coldStartMs: process.env.BENCH_NO_COLD ? 0 : await coldStart(who, node.path, 5) }, null, 2)}\n`)

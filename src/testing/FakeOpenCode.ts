@@ -135,7 +135,6 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
   let failures = { status: 500, left: 0 }
   let inFlight = 0
   let maxInFlight = 0
-  let requests = 0
   let counter = 0
   let closed = false
   const expectedAuth = options.auth === undefined
@@ -294,7 +293,6 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
 
   const requestLog: Array<string> = []
   const server = http.createServer((request, response) => {
-    requests++
     requestLog.push(`${request.method} ${(request.url ?? "/").split("?")[0]}`)
     const chunks: Array<Buffer> = []
     request.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -317,7 +315,7 @@ export const startFakeOpenCode = async (options: FakeOpenCodeOptions = {}): Prom
       return maxInFlight
     },
     get requests() {
-      return requests
+      return requestLog.length
     },
     requestLog,
     waitForPrompts: (count, timeoutMs = 5_000) =>
