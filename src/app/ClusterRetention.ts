@@ -29,9 +29,9 @@ export const cleanUpAt = (now: number) => Effect.gen(function*() {
 const hourly = Clock.currentTimeMillis.pipe(
   Effect.flatMap(cleanUpAt),
   Effect.catch((error) => Effect.logWarning(`Cluster clean-up failed; trying again in an hour: ${error.message}`)),
-  // First after a minute: the tables are created as the runner starts.
-  Effect.delay(Duration.minutes(1)),
   Effect.repeat(Schedule.spaced(Duration.hours(1))),
+  // First after a minute (the tables are created as the runner starts), then every hour.
+  Effect.delay(Duration.minutes(1)),
   Effect.asVoid
 )
 
