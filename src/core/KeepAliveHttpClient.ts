@@ -1,14 +1,14 @@
 /**
- * Effect's `HttpClient` (node:http backend) over keep-alive agents owned by the current scope, so
- * the pool and its sockets stay under the bridge's control. Both HTTP clients of the bridge
+ * Effect's `HttpClient` (node:http, see `NodeHttpBackend.ts`) over keep-alive agents owned by the current
+ * scope, so the pool and its sockets stay under the bridge's control. Both HTTP clients of the bridge
  * (DingTalk and OpenCode) are built here.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { Cause, Effect } from "effect"
 import { HttpClient, type HttpClientError } from "effect/http"
 import http from "node:http"
 import https from "node:https"
 import type { Duplex } from "node:stream"
+import { makeNodeHttpBackend } from "./NodeHttpBackend.js"
 
 /**
  * A client on fresh keep-alive agents; `onNewSocket` sees every socket they open (reuse is observable).
@@ -24,7 +24,7 @@ export const keepAliveHttpClient = (options: http.AgentOptions, onNewSocket: () 
         agents.https.destroy()
       })
     )
-    const client = yield* NodeHttpClient.makeNodeHttp.pipe(Effect.provideService(NodeHttpClient.HttpAgent, agents))
+    const client = yield* makeNodeHttpBackend(agents)
     // The callers' `Effect.fn` spans already name each request; a client span per request costs ~0.05 ms on
     // loopback, and trace headers are not DingTalk's or OpenCode's business.
     return HttpClient.transformResponse(client, Effect.provideService(HttpClient.TracerDisabledWhen, () => true))
