@@ -233,7 +233,7 @@ const rows: Array<[string, string, string]> = [
   [`end to end vs direct (L = ${e2e.latencyMs} ms, p50)`, `${e2e.bridgeP50Ms} / ${e2e.directP50Ms} ms = ${e2e.ratio}`, "≤ 1.05"],
   ...through.map((t): [string, string, string] => [`throughput, concurrency ${t.concurrency}, L = ${t.latencyMs} ms`, `${t.messagesPerSecond} msg/s = ${t.fractionOfIdeal} × n/L`, "≈ 1 × n/L"]),
   [`keep-alive vs new connection per send (${pool.sends} sends)`, `${pool.keepAliveMsPerSend} vs ${pool.freshMsPerSend} ms = ${pool.freshOverKeepAlive}× (${pool.keepAliveConnections} vs ${pool.freshConnections} connections)`, "seed: 75 % faster"],
-  ["memory after 1 000 000 messages (decode + dedup + route)", `RSS ${results.memory.finalRssMb} MB; live heap ${mem.heapSamplesMb.at(-1)} MB, +${results.memory.heapGrowthMb} MB over the run (${mem.seconds} s)`, "flat, < 120 MB"],
+  ["memory after 1 000 000 messages (decode + dedup + route)", `RSS ${results.memory.finalRssMb} MB; live heap ${mem.heapSamplesMb.at(-1)} MB, ${results.memory.heapGrowthMb >= 0 ? "+" : "−"}${Math.abs(results.memory.heapGrowthMb)} MB over the run (${mem.seconds} s)`, "flat, < 120 MB"],
   [`first token → AI card visible (real OpenCode, p50 / p99, ${card.turns} turns)`, `${card.firstVisibleP50Ms} / ${card.firstVisibleP99Ms} ms`, `≤ ${card.updateMs + 150} ms (interval + 150)`],
   [`bridge work per card update / per OpenCode delta (${card.workPerUpdate.answerBytes / 1000} KB answer)`, `${card.workPerUpdate.microsPerUpdate} / ${card.workPerUpdate.microsPerDelta} µs`, "—"],
   ["cold start to MCP initialize (pinned Node 22, median)", `${cold} ms`, "< 300 ms"],
