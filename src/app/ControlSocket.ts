@@ -258,7 +258,12 @@ export const acquire = (options: {
   )
   // Some(role), or None when nobody listens: a dead owner's socket file (or none) is in the way.
   const follow: Attempt<Option.Option<Role>> = connect(socketPath).pipe(
-    Effect.catch((error) => ["ECONNREFUSED", "ENOENT"].includes(codeOf(error) ?? "") ? Effect.succeed(undefined) : Effect.fail(failed(error))),
+    Effect.catch((error): Effect.Effect<undefined, ControlSocketFailed | Contended> => {
+      const code = codeOf(error) ?? ""
+      if (["ECONNREFUSED", "ENOENT"].includes(code)) return Effect.succeed(undefined)
+      // An owner dying (or turning peers away) mid-connect: try again later, and never take its place for that.
+      return ["ECONNRESET", "EPIPE", "EAGAIN"].includes(code) ? Effect.fail(new Contended()) : Effect.fail(failed(error))
+    }),
     Effect.flatMap((socket) => socket === undefined ? Effect.succeedNone : makeFollower(socket, self).pipe(Effect.map((follower): Option.Option<Role> => Option.some(follower))))
   )
   const replaceDeadSocket: Attempt<Role> = Effect.sync(() => rmSync(socketPath, { force: true })).pipe(

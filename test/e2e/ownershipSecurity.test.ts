@@ -93,7 +93,7 @@ describe("the ownership socket as a door", () => {
     await settle(3_000)
     expect(emulator.totalConnections).toBe(1)
     expect(emulator.openConnections()).toHaveLength(0)
-    expect(follower.child.exitCode).toBeNull()
+    expect(follower.child.exitCode, follower.stderr()).toBeNull()
     expect(follower.stderr()).toMatch(/not taking over/)
     const answer = await follower.callTool("dingtalk_list_conversations")
     expect(answer.isError).toBe(true)
