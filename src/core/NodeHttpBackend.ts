@@ -2,8 +2,9 @@
  * The node:http backend of the bridge's `HttpClient`s. Requests whose body is already in memory (all of
  * the bridge's JSON calls) are written and answered in one `Effect.callback`; `NodeHttpClient` runs
  * every body as a detached upload fiber raced against the response and reads each body through
- * `Effect.cached`: 4 fibers per request. Measured with bench/pair.ts side by side (with Dedup's Map): 20 → 10
- * fibers per message, 0.6–1.2 ms less overhead p50. Streamed and form bodies still go through `NodeHttpClient`.
+ * `Effect.cached`: 4 fibers per request. Measured (with Dedup's Map) in bench/versus.ts's harness, the old and new
+ * builds at once: 20 → 10 fibers per message, 0.6–1.2 ms less overhead p50. Streamed and form bodies still go
+ * through `NodeHttpClient`.
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { NodeHttpIncomingMessage } from "@effect/platform-node/NodeHttpIncomingMessage"

@@ -6,7 +6,6 @@ import type { AddressInfo } from "node:net"
 import { keepAliveHttpClient } from "../../src/core/KeepAliveHttpClient.js"
 
 interface Seen {
-  readonly method: string
   readonly body: string
   readonly headers: http.IncomingHttpHeaders
 }
@@ -29,7 +28,7 @@ const server = Effect.acquireRelease(
       let body = ""
       request.on("data", (chunk) => (body += chunk))
       request.on("end", () => {
-        seen.push({ method: request.method ?? "", body, headers: request.headers })
+        seen.push({ body, headers: request.headers })
         if (request.url === "/hold") return void response.on("close", () => (closedEarly += response.writableEnded ? 0 : 1))
         if (request.url === "/late") {
           response.writeHead(200, { "content-length": "100" }).write("partial")
