@@ -29,14 +29,14 @@ export const pairCommand = (code: string): Effect.Effect<void> =>
     if (Option.isSome(config.databaseUrl)) {
       if (Option.isNone(config.clientId)) return yield* finish("Cluster mode (BRIDGE_DATABASE_URL): set DINGTALK_CLIENT_ID too, to say which robot's pairings to update.", 2)
       const { approveInDatabase } = yield* Effect.promise(() => import("./ClusterPair.js"))
-      approved = yield* approveInDatabase(config.databaseUrl.value, config.clientId.value, code).pipe(Effect.catchIf(isUnknownCode, () => Effect.succeed(undefined)))
+      approved = yield* approveInDatabase(config.databaseUrl.value, config.clientId.value, code).pipe(Effect.catchTag("PairingCodeUnknown", () => Effect.succeed(undefined)))
     } else {
       const files = Option.match(config.clientId, {
         onSome: (clientId) => [accessFileFor(config.stateDir, clientId)],
         onNone: () => allAccessFiles(config.stateDir),
       })
       for (const file of files) {
-        approved = yield* approveIn(fileAccessStore(file), code, "cli").pipe(Effect.catchIf(isUnknownCode, () => Effect.succeed(undefined)))
+        approved = yield* approveIn(fileAccessStore(file), code, "cli").pipe(Effect.catchTag("PairingCodeUnknown", () => Effect.succeed(undefined)))
         if (approved !== undefined) break
       }
     }
@@ -49,8 +49,6 @@ export const pairCommand = (code: string): Effect.Effect<void> =>
       SqlError: (error) => finish(databaseUnusable(error.message), 1),
     })
   )
-
-const isUnknownCode = (error: unknown): error is PairingCodeUnknown => error instanceof PairingCodeUnknown
 
 const finish = (line: string, code: number) =>
   Effect.sync(() => {
