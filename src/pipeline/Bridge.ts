@@ -67,7 +67,8 @@ export class Bridge extends Context.Service<Bridge, {
       const scheduler = yield* makeTurnScheduler({
         concurrency: settings.pipeline.concurrency,
         backlog: settings.pipeline.backlog,
-        onChange: (depth, inFlight) => {
+        // In cluster mode turns run in the conversation entities, which keep these gauges themselves.
+        onChange: Option.isSome(clusterTurns) ? () => Effect.void : (depth, inFlight) => {
           maxDepth = Math.max(maxDepth, depth)
           return Effect.all([metrics.setGauge("queueDepth", depth), metrics.setGauge("queueDepthMax", maxDepth), metrics.setGauge("inFlight", inFlight)], { discard: true })
         },

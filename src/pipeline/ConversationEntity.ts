@@ -71,7 +71,32 @@ export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   // A message whose answer started to leave is never answered again, whichever runner re-runs it.
   yield* sql`create table if not exists bridge_deliveries (key text primary key, at timestamptz not null default now())`.pipe(Effect.orDie)
+  const metrics = yield* BridgeMetrics
   const slots = yield* Semaphore.make(settings.pipeline.concurrency)
+  // This runner's share of the queue gauges (`dingtalk_get_performance`): waiting for a slot, and running.
+  let waiting = 0
+  let inFlight = 0
+  let maxWaiting = 0
+  const gauges = Effect.suspend(() => {
+    maxWaiting = Math.max(maxWaiting, waiting)
+    return Effect.all([metrics.setGauge("queueDepth", waiting), metrics.setGauge("queueDepthMax", maxWaiting), metrics.setGauge("inFlight", inFlight)], { discard: true })
+  })
+  // Waiting for a slot, then running; each step undone on whatever exit (a move interrupts either).
+  const queued = <A, E, R>(turn: Effect.Effect<A, E, R>) =>
+    Effect.suspend(() => {
+      let started = false
+      waiting++
+      const run = Effect.suspend(() => {
+        started = true
+        waiting--
+        inFlight++
+        return gauges
+      }).pipe(Effect.andThen(turn))
+      return gauges.pipe(
+        Effect.andThen(Semaphore.withPermit(slots)(run)),
+        Effect.onExit(() => Effect.suspend(() => (started ? inFlight-- : waiting--, gauges)))
+      )
+    })
   const running: RunningTurns = new Map()
   const promptParts = yield* makePromptParts
   const interactions = yield* Interactions
@@ -85,7 +110,7 @@ export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
           // pending requests are read while it runs — after a move, that posts the old owner's requests again.
           return ownerTurn(payload, message, running, promptParts).pipe(
             interactions.duringTurn(message.conversationId, message.senderKey, message.senderNick),
-            Semaphore.withPermit(slots),
+            queued,
             Effect.provideContext(services)
           )
         },

@@ -5,7 +5,8 @@
  * from the PostgreSQL 15 packages, and is skipped (saying why) where there are none.
  */
 import { execFileSync } from "node:child_process"
-import { mkdtempSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { PgClient } from "@effect/sql-pg"
@@ -44,6 +45,8 @@ const setup = async () => {
       DINGTALK_RATE_LIMIT: String(LIMIT),
       DINGTALK_RATE_WINDOW_MS: String(WINDOW_MS),
       BRIDGE_SHARD_LOCK_EXPIRATION_MS: "10000",
+      // JSON lines, so that the warm-up reads which runner answered which conversation.
+      LOG_FORMAT: "json",
     })
   return { emulator, opencode, start, url }
 }
@@ -56,6 +59,23 @@ const cleanUp = (url: string, now: number) =>
   Effect.runPromise(cleanUpAt(now).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))))
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Candidate conversations, with IDs shaped like DingTalk's (`cid` + base64). Short IDs such as `cid-0` …
+ * `cid-7` fall on only four of the cluster's shards, which the two runners' hash ring can all give to one.
+ */
+const CANDIDATES = Array.from({ length: 16 }, (_, k) => `cid${createHash("sha256").update(`conversation ${k}`).digest("base64").slice(0, 22)}==`)
+
+/** The conversations `server` answered, from its log (JSON lines) after offset `from`. */
+const answeredBy = (server: McpProcess, from: number) =>
+  new Set(server.stderr().slice(from).split("\n").flatMap((line) => {
+    try {
+      const entry = JSON.parse(line)
+      return JSON.stringify(entry.message).includes("Answered") ? [String(entry.annotations?.conversationId)] : []
+    } catch {
+      return [] // not a whole line of JSON: the first may start mid-line
+    }
+  }))
 const structured = async (server: McpProcess, tool: string, args: Record<string, unknown> = {}) => (await server.callTool(tool, args)).structuredContent
 
 /** The most sends in any window of `windowMs` (arrival times in ms). */
@@ -75,23 +95,32 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     const a = await start()
     const b = await start()
     await emulator.waitForConnections(2, 15_000)
-    // Warm-up rounds (one message per conversation) until both runners answer some: the shards are shared out.
-    const answered = (server: McpProcess) => server.stderr().includes("Answered")
-    // Shards are handed out as runners register; on a busy machine that can take a while.
+    // Warm-up rounds, one message to each candidate conversation, until two rounds in a row show the same
+    // owner for each: the shards are shared out. The test then takes four conversations of each runner.
     let rounds = 0
+    let owners = new Map<string, string>()
     const deadline = Date.now() + 90_000
-    while (!(answered(a) && answered(b))) {
+    for (let settled = false; !settled;) {
       ++rounds
-      if (Date.now() > deadline) throw new Error(`the two runners did not share the conversations after ${rounds - 1} warm-up rounds (90 s)`)
-      for (let k = 0; k < 8; k++) emulator.pushMessage({ text: `hello ${k} (round ${rounds})`, conversationId: `cid-${k}` })
-      await emulator.waitForReplies(8 * rounds, { timeoutMs: 60_000 })
+      if (Date.now() > deadline) throw new Error(`the two runners did not share the conversations after ${rounds - 1} warm-up rounds (90 s): ${JSON.stringify([...owners])}`)
+      const from = { A: a.stderr().length, B: b.stderr().length }
+      for (const [k, conversationId] of CANDIDATES.entries()) emulator.pushMessage({ text: `hello ${k} (round ${rounds})`, conversationId })
+      await emulator.waitForReplies(CANDIDATES.length * rounds, { timeoutMs: 60_000 })
       await settle(1_000)
+      const now = new Map([...answeredBy(a, from.A)].map((id) => [id, "A"]))
+      for (const id of answeredBy(b, from.B)) now.set(id, now.has(id) ? "both" : "B")
+      settled = now.size === CANDIDATES.length && new Set(now.values()).size === 2 && !new Set(now.values()).has("both") &&
+        [...now].every(([id, runner]) => owners.get(id) === runner)
+      owners = now
     }
+    const ownedBy = (runner: string) => CANDIDATES.filter((id) => owners.get(id) === runner)
+    const [fewer, more] = [ownedBy("A"), ownedBy("B")].sort((x, y) => x.length - y.length)
+    const conversations = [...fewer!.slice(0, 4), ...more!.slice(0, 8 - Math.min(4, fewer!.length))]
     const warmUp = new Set(emulator.replies.map((reply) => reply.text))
 
     const sent: Array<{ conversationId: string; text: string; frameId: string }> = []
     const push = async (i: number) => {
-      const conversationId = `cid-${i % 8}`
+      const conversationId = conversations[i % 8]!
       const text = `m${String(i).padStart(2, "0")} of ${conversationId}`
       const pushed = emulator.pushMessage({ text, conversationId })
       sent.push({ conversationId, text, frameId: pushed.frameId })
@@ -108,11 +137,22 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     for (let i = 0; i < 30; i++) await push(i)
     // Every push so far has been acked and handed to its conversation; turns are running on both runners.
     for (const message of sent) await emulator.waitForAck(message.frameId)
-    // More than one runner's worth of turns (3 each) in OpenCode: the one about to die is mid-turn.
-    for (const deadline = Date.now() + 20_000; opencode.inFlight < 4;) {
-      if (Date.now() > deadline) throw new Error(`expected turns in flight on both runners, saw ${opencode.inFlight}`)
-      await settle(10)
+    // The runner about to die is mid-turn (its own count, as `dingtalk_get_performance` gives it), and so is
+    // the other: more than one runner's worth (3 each) of turns in OpenCode.
+    const inFlightOf = async (runner: McpProcess) => (await structured(runner, "dingtalk_get_performance")).queue.inFlight as number
+    for (const deadline = Date.now() + 20_000; (await inFlightOf(b)) < 1 || opencode.inFlight < 4;) {
+      if (Date.now() > deadline) {
+        console.error("cluster test diagnostics: replies", emulator.replies.length, "prompts", opencode.prompts.length, "in flight: A", await inFlightOf(a), "B", await inFlightOf(b))
+        for (const [name, runner] of [["A", a], ["B", b]] as const) {
+          const file = path.join(tmpdir(), `cluster-runner-${name}-${process.pid}.log`)
+          writeFileSync(file, runner.stderr())
+          console.error(`runner ${name} log in ${file}; its warnings:\n`, runner.stderr().split("\n").filter((l) => /WARN|ERROR|FATAL/.test(l)).join("\n"))
+        }
+        throw new Error(`expected turns in flight on both runners, saw ${opencode.inFlight}`)
+      }
+      await settle(20)
     }
+    expect(await inFlightOf(b)).toBeLessThanOrEqual(3)
     b.child.kill("SIGKILL")
     await b.exited
     opencode.setLatency(1_000)
@@ -138,8 +178,7 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     expect(new Set(replies).size).toBe(60)
     for (const message of sent) expect(replies).toContain(`ECHO: ${message.text}`)
     // In order within each conversation.
-    for (let k = 0; k < 8; k++) {
-      const conversationId = `cid-${k}`
+    for (const conversationId of conversations) {
       const expected = sent.filter((m) => m.conversationId === conversationId).map((m) => `ECHO: ${m.text}`)
       expect(emulator.repliesFor(conversationId).map((r) => r.text).filter((text) => !warmUp.has(text))).toEqual(expected)
     }
@@ -150,7 +189,7 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     // The survivor lists every conversation, also those only the dead runner received.
     const listed = await structured(a, "dingtalk_list_conversations", { limit: 100 })
     expect(listed.conversations.map((c: { conversationId: string }) => c.conversationId).sort()).toEqual(
-      Array.from({ length: 8 }, (_, k) => `cid-${k}`)
+      [...CANDIDATES].sort()
     )
 
     // An MCP-only client (as OpenCode launches it on a host without a runner): no DingTalk connection,
@@ -168,12 +207,12 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     await client.initialize()
     const fromClient = await structured(client, "dingtalk_list_conversations", { limit: 100 })
     expect(fromClient.conversations.map((c: { conversationId: string }) => c.conversationId).sort()).toEqual(
-      Array.from({ length: 8 }, (_, k) => `cid-${k}`)
+      [...CANDIDATES].sort()
     )
-    const sentFromClient = await structured(client, "dingtalk_send_message", { conversationId: "cid-5", message: "note from the client", format: "text" })
+    const sentFromClient = await structured(client, "dingtalk_send_message", { conversationId: conversations[5], message: "note from the client", format: "text" })
     expect(sentFromClient.parts).toBe(1)
     await emulator.waitForReplies(61 + warmUp.size, { timeoutMs: 10_000 })
-    expect(emulator.repliesFor("cid-5").at(-1)!.text).toBe("note from the client")
+    expect(emulator.repliesFor(conversations[5]!).at(-1)!.text).toBe("note from the client")
     expect((await structured(client, "dingtalk_get_stats")).connection.state).toBe("client")
     expect(client.stderr()).toContain("cluster client (MCP tools only")
     await settle(500)
@@ -188,7 +227,7 @@ describe.skipIf(missing !== undefined)("cluster mode (PostgreSQL)", () => {
     expect(inAWeek.messages).toBeGreaterThanOrEqual(60)
     expect(count("cluster_messages where processed")).toBe(0)
     expect(count("bridge_deliveries")).toBe(0)
-    expect(count("bridge_conversations")).toBe(8)
-    expect((await cleanUp(url, Date.now() + 91 * 86_400_000)).conversations).toBe(8)
+    expect(count("bridge_conversations")).toBe(CANDIDATES.length)
+    expect((await cleanUp(url, Date.now() + 91 * 86_400_000)).conversations).toBe(CANDIDATES.length)
   }, 240_000)
 })

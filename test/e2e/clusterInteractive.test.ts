@@ -105,6 +105,10 @@ describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follo
     await waitUntil("the survivor to post the request again", () => asks() === 2, { timeoutMs: 60_000, everyMs: 100 })
     emulator.pushMessage({ text: "/allow", conversationId: cid })
     await waitUntil("the turn to finish with the tool's result", () =>
-      emulator.repliesFor(cid).slice(beforeKill).some((r) => r.text.startsWith("TOOL RESULT:") && r.text.includes("permitted")), { timeoutMs: 60_000, everyMs: 100 })
+      emulator.repliesFor(cid).slice(beforeKill).some((r) => r.text.startsWith("TOOL RESULT:") && r.text.includes("permitted")), {
+      timeoutMs: 60_000,
+      everyMs: 100,
+      onTimeout: () => `the turn did not finish; replies: ${JSON.stringify(emulator.repliesFor(cid).slice(beforeKill).map((r) => r.text))}\nsurvivor: ${other.stderr().slice(-4_000)}`,
+    })
   }, 240_000)
 })
