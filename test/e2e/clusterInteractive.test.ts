@@ -102,7 +102,15 @@ describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follo
     await waitUntil("the owner to post the request", () => asks() === 1, { timeoutMs: 30_000, everyMs: 50 })
     owner.child.kill("SIGKILL")
     await owner.exited
-    await waitUntil("the survivor to post the request again", () => asks() === 2, { timeoutMs: 60_000, everyMs: 100 })
+    // The survivor's own post (its log says so), not just a second one in the chat: an answer sent before it
+    // owns the conversation would go to the dead runner.
+    await waitUntil("the survivor to post the request again", () => other.stderr().includes(ASKED), {
+      timeoutMs: 60_000,
+      everyMs: 100,
+      onTimeout: () => `the survivor did not post the request; replies: ${JSON.stringify(emulator.repliesFor(cid).slice(beforeKill).map((r) => r.text))}`,
+    })
+    await waitUntil("its post to reach the chat", () => asks() >= 2, { timeoutMs: 10_000, everyMs: 50 })
+    expect(asks()).toBe(2)
     emulator.pushMessage({ text: "/allow", conversationId: cid })
     await waitUntil("the turn to finish with the tool's result", () =>
       emulator.repliesFor(cid).slice(beforeKill).some((r) => r.text.startsWith("TOOL RESULT:") && r.text.includes("permitted")), {
