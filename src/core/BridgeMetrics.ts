@@ -49,7 +49,8 @@ const snake = (name: string) => `dingtalk_bridge_${name.replace(/[A-Z]/g, (c) =>
 /** The bridge's metrics. */
 export class BridgeMetrics extends Context.Service<BridgeMetrics, {
   readonly increment: (name: CounterName, by?: number) => Effect.Effect<void>
-  readonly setGauge: (name: GaugeName, value: number) => Effect.Effect<void>
+  /** The queue gauges: turns waiting and running now (the deepest queue so far is kept with them). */
+  readonly setQueue: (waiting: number, inFlight: number) => Effect.Effect<void>
   readonly observe: (name: LatencyName, millis: number) => Effect.Effect<void>
   readonly snapshot: Effect.Effect<MetricsSnapshot>
   /** Every metric in Prometheus text format (for `/metrics`). */
@@ -78,11 +79,18 @@ export class BridgeMetrics extends Context.Service<BridgeMetrics, {
         Effect.map((entries) => Object.fromEntries(entries) as Record<K, V>)
       )
 
+    let maxWaiting = 0
     const service = BridgeMetrics.of({
       // Updates run on the message path several times per message: straight into the registry, instead of
       // providing it to an effect (which copies the caller's whole context each time; measured in allocations).
       increment: (name, by = 1) => Effect.sync(() => counters[name].updateUnsafe(by, registryContext)),
-      setGauge: (name, value) => Effect.sync(() => gauges[name].updateUnsafe(value, registryContext)),
+      setQueue: (waiting, inFlight) =>
+        Effect.sync(() => {
+          maxWaiting = Math.max(maxWaiting, waiting)
+          gauges.queueDepth.updateUnsafe(waiting, registryContext)
+          gauges.queueDepthMax.updateUnsafe(maxWaiting, registryContext)
+          gauges.inFlight.updateUnsafe(inFlight, registryContext)
+        }),
       observe: (name, millis) => Effect.sync(() => summaries[name].updateUnsafe(millis, registryContext)),
       snapshot: isolated(Effect.all({
         counters: collect(counterNames, (n) => Effect.map(Metric.value(counters[n]), (s) => s.count)),

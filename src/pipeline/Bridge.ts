@@ -63,15 +63,11 @@ export class Bridge extends Context.Service<Bridge, {
       const robotCode = robotCodeOf(settings)
 
       const isFirstSeen = yield* makeDedup({ capacity: settings.pipeline.dedupCapacity, ttlMs: settings.pipeline.dedupTtlMs })
-      let maxDepth = 0
       const scheduler = yield* makeTurnScheduler({
         concurrency: settings.pipeline.concurrency,
         backlog: settings.pipeline.backlog,
         // In cluster mode turns run in the conversation entities, which keep these gauges themselves.
-        onChange: Option.isSome(clusterTurns) ? () => Effect.void : (depth, inFlight) => {
-          maxDepth = Math.max(maxDepth, depth)
-          return Effect.all([metrics.setGauge("queueDepth", depth), metrics.setGauge("queueDepthMax", maxDepth), metrics.setGauge("inFlight", inFlight)], { discard: true })
-        },
+        onChange: Option.isSome(clusterTurns) ? () => Effect.void : metrics.setQueue,
       })
       const running: RunningTurns = new Map()
       const promptParts = yield* makePromptParts
@@ -91,12 +87,16 @@ export class Bridge extends Context.Service<Bridge, {
         Effect.gen(function*() {
           const session = yield* sessions.peek(conversationId)
           const queue = scheduler.queueOf(conversationId)
+          // In cluster mode the chat's turn may run on another runner: OpenCode says whether one runs.
+          const answering = queue.running || (Option.isSome(clusterTurns) && (yield* runningSession(conversationId)) !== undefined)
+          // This process's turns (in cluster mode, this runner's), as `dingtalk_get_performance` shows them.
+          const { gauges } = yield* metrics.snapshot
           const connection = yield* stream.status
           const reachable = yield* opencode.reachable
           return [
             messages.text("status.session", { session: Option.getOrElse(session, () => messages.text("status.noSession")) }),
-            messages.text("status.thisChat", { state: messages.text(queue.running ? "status.answering" : "status.idle"), waiting: queue.waiting }),
-            messages.text("status.allChats", { running: scheduler.inFlight(), waiting: scheduler.depth() }),
+            messages.text("status.thisChat", { state: messages.text(answering ? "status.answering" : "status.idle"), waiting: queue.waiting }),
+            messages.text("status.allChats", { running: gauges.inFlight, waiting: gauges.queueDepth }),
             messages.text("status.dingtalk", { state: messages.text(`connection.${connection.state}`) }),
             messages.text("status.opencode", { state: messages.text(reachable ? "status.reachable" : "status.unreachable") }),
             ...(yield* chatSettings.statusLines(conversationId)),

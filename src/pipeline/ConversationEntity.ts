@@ -76,11 +76,7 @@ export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
   // This runner's share of the queue gauges (`dingtalk_get_performance`): waiting for a slot, and running.
   let waiting = 0
   let inFlight = 0
-  let maxWaiting = 0
-  const gauges = Effect.suspend(() => {
-    maxWaiting = Math.max(maxWaiting, waiting)
-    return Effect.all([metrics.setGauge("queueDepth", waiting), metrics.setGauge("queueDepthMax", maxWaiting), metrics.setGauge("inFlight", inFlight)], { discard: true })
-  })
+  const gauges = Effect.suspend(() => metrics.setQueue(waiting, inFlight))
   // Waiting for a slot, then running; each step undone on whatever exit (a move interrupts either).
   const queued = <A, E, R>(turn: Effect.Effect<A, E, R>) =>
     Effect.suspend(() => {

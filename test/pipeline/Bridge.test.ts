@@ -156,12 +156,18 @@ describe("message pipeline", () => {
       assert.match(timedOut!.text, /did not finish within 1 s/)
       assert.strictEqual(opencode.aborts.length, 2)
 
+      // A turn running in another chat: counted under all chats, not this one.
+      emulator.pushMessage({ text: "SLOW 800", conversationId: "cid-other" })
+      yield* eventually("the other chat's turn to start", () => opencode.inFlight === 1)
       emulator.pushMessage({ text: "/status", conversationId: "cid-timeout" })
       const status = yield* Effect.promise(() => emulator.waitForReplies(2, { conversationId: "cid-timeout" }))
+      assert.match(status[1]!.text, /\*\*This chat:\*\* idle, 0 waiting/)
+      assert.match(status[1]!.text, /\*\*All chats:\*\* 1 running, 0 waiting/)
       assert.match(status[1]!.text, /\*\*Session:\*\* ses_/)
       assert.match(status[1]!.text, /\*\*DingTalk:\*\* connected/)
       assert.match(status[1]!.text, /\*\*OpenCode:\*\* reachable/)
       assert.notMatch(status[1]!.text, /http|127\.0\.0\.1/)
+      yield* Effect.promise(() => emulator.waitForReplies(1, { conversationId: "cid-other" }))
 
       yield* Effect.promise(() => opencode.close())
       emulator.pushMessage({ text: "anyone there?", conversationId: "cid-down" })
