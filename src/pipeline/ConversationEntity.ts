@@ -90,7 +90,13 @@ export const ConversationEntityLive = Layer.unwrap(Effect.gen(function*() {
       }).pipe(Effect.andThen(turn))
       return gauges.pipe(
         Effect.andThen(Semaphore.withPermit(slots)(run)),
-        Effect.onExit(() => Effect.suspend(() => (started ? inFlight-- : waiting--, gauges)))
+        Effect.onExit(() =>
+          Effect.suspend(() => {
+            if (started) inFlight--
+            else waiting--
+            return gauges
+          })
+        )
       )
     })
   const running: RunningTurns = new Map()
