@@ -83,6 +83,10 @@ describe.skipIf(missing !== undefined)("cluster mode: the agent's requests follo
     emulator.pushMessage({ text: BASH, conversationId: cid })
     await emulator.waitForReplies(seen + 1, { conversationId: cid, timeoutMs: 30_000 })
     expect(emulator.repliesFor(cid).at(-1)!.text).toContain("OpenCode asks for permission")
+    // `/status` on the other runner knows the chat's turn runs (on the owner).
+    emulator.pushMessage({ text: "/status", conversationId: cid }, { connectionId: connectionOf(other) })
+    await emulator.waitForReplies(seen + 2, { conversationId: cid, timeoutMs: 30_000 })
+    expect(emulator.repliesFor(cid).at(-1)!.text).toMatch(/\*\*This chat:\*\* answering/)
     emulator.pushMessage({ text: "/stop", conversationId: cid }, { connectionId: connectionOf(other) })
     await waitUntil("the turn to be stopped and its request withdrawn", () => {
       const texts = emulator.repliesFor(cid).slice(seen).map((r) => r.text)
