@@ -19,7 +19,6 @@ export interface TurnScheduler {
   readonly queueOf: (conversationId: string) => ConversationQueue
   /** Messages waiting in all conversations. */
   readonly depth: () => number
-  readonly inFlight: () => number
 }
 
 /** Creates a scheduler whose workers live in the current scope. */
@@ -79,6 +78,5 @@ export const makeTurnScheduler = (options: {
       submit,
       queueOf: (conversationId) => ({ waiting: queues.get(conversationId)?.length ?? 0, running: running.has(conversationId) }),
       depth: () => waiting,
-      inFlight: () => inFlight,
     }
   })
