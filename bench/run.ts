@@ -14,6 +14,7 @@ import { startDingTalkEmulator, startFakeOpenCode, type DingTalkEmulator, type F
 import { coldStart as coldStartOf, machineNode, messageRun, VERSUS } from "./versus.ts"
 import { clusterBench } from "./cluster.ts"
 import { pushAtRate } from "./pacedPushes.ts"
+import { ROUND_ONE, roundOneSideBySide } from "./roundOne.ts"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 // No log output, and no span recording, as the CLI runs (src/app/App.ts: it exports no traces).
@@ -191,6 +192,8 @@ log("bridge overhead at 50 and 200 msg/s …")
 const load = [await overheadAtRate(50, 500), await overheadAtRate(200, 1000)]
 log("end to end vs direct …")
 const e2e = await endToEndRatio(100, 40)
+log(`one message at a time, this code vs round 1 (${ROUND_ONE}), fresh processes alternating …`)
+const roundOne = await roundOneSideBySide(3, 60)
 log("throughput at concurrency 1 / 3 / 5 …")
 const through = [await throughput(1, 200, 20), await throughput(3, 200, 60), await throughput(5, 200, 100)]
 log("keep-alive vs fresh connections …")
@@ -217,6 +220,7 @@ const results = {
   machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? "unknown", memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
   overhead: load,
   endToEnd: e2e,
+  versusRoundOne: roundOne,
   throughput: through,
   keepAlive: pool,
   memory: { ...mem, finalRssMb: mem.rssSamplesMb.at(-1), heapGrowthMb: round(mem.heapSamplesMb.at(-1)! - mem.heapSamplesMb[0]!, 1) },
@@ -258,4 +262,15 @@ const w = [0, 1, 2].map((i) => Math.max(...sideBySide.map((r) => r[i]!.length), 
 process.stdout.write(`\nProject vs the seed's design: same emulator, OpenCode stand-in at ${versus.latencyMs} ms, ${versus.warmup} messages at ${versus.warmupRate}/s then ${versus.messages} measured at ${versus.rate}/s, both started with node ${versus.node}\n\n`)
 process.stdout.write(`${"".padEnd(w[0]!)}  ${"project".padEnd(w[1]!)}  ${"seed design".padEnd(w[2]!)}  goal\n`)
 for (const [what, ours, theirs, goal] of sideBySide) process.stdout.write(`${what.padEnd(w[0]!)}  ${ours.padEnd(w[1]!)}  ${theirs.padEnd(w[2]!)}  ${goal}\n`)
+
+if ("skipped" in roundOne) process.stdout.write(`\nThis code vs round 1: skipped (${roundOne.skipped})\n`)
+else {
+  const now = roundOne.current
+  const then = roundOne.roundOne
+  const spread = (values: ReadonlyArray<number>, unit: string) => `${Math.min(...values)}–${Math.max(...values)}${unit}`
+  const verdict = (ours: number, theirs: number) => (ours <= theirs ? "no worse ✔" : "worse — not met")
+  process.stdout.write(`\nThis code vs round 1 (${roundOne.commit}), one message at a time, OpenCode latency 100 ms: ${now.runs.length} fresh processes of each, alternating, ${roundOne.messages} messages each\n\n`)
+  process.stdout.write(`overhead p50, median of runs (range)   ${now.overheadP50} ms (${spread(now.runs.map((r) => r.overheadP50), " ms")}) vs ${then.overheadP50} ms (${spread(then.runs.map((r) => r.overheadP50), " ms")})   ${verdict(now.overheadP50, then.overheadP50)}\n`)
+  process.stdout.write(`ratio to a direct call, median (range)  ${now.ratio} (${spread(now.runs.map((r) => r.ratio), "")}) vs ${then.ratio} (${spread(then.runs.map((r) => r.ratio), "")})   ${verdict(now.ratio, then.ratio)}\n`)
+}
 process.stdout.write("\nwritten to bench/results.json\n")

@@ -1,0 +1,62 @@
+/**
+ * One message at a time through a bridge build, then the same fake OpenCode called directly:
+ * `node bench/oneAtATime.ts <build's dist/index.js> [messages]` prints one JSON line. The emulator and the
+ * fake OpenCode are always this checkout's, so two builds meet the same counterparts (see roundOne.ts).
+ */
+import { Effect, Layer, Logger, References } from "effect"
+import { startDingTalkEmulator, startFakeOpenCode } from "../dist/testing/index.js"
+
+const [entry, countArg] = process.argv.slice(2)
+if (entry === undefined) throw new Error("usage: node bench/oneAtATime.ts <dist/index.js> [messages]")
+const count = Number(countArg ?? 60)
+const WARM_UP = 20
+const LATENCY_MS = 100
+// Typed as this build; round 1 exports the same three with the same shapes.
+const { BridgeConfig, BridgeLayer, Bridge } = (await import(entry)) as typeof import("../dist/index.js")
+
+const percentile = (values: ReadonlyArray<number>, p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]!
+const round = (n: number) => Math.round(n * 1000) / 1000
+
+const emulator = await startDingTalkEmulator()
+const opencode = await startFakeOpenCode({ latencyMs: LATENCY_MS })
+const layer = BridgeLayer.pipe(
+  Layer.provideMerge(BridgeConfig.layerFrom({
+    DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
+    OPENCODE_SERVER_URL: opencode.url, DINGTALK_RATE_LIMIT: "60000", BRIDGE_BACKLOG: "100000", DINGTALK_ACCESS: "open",
+  })),
+  // As the CLI runs: no log output, no span recording.
+  Layer.provideMerge(Layer.mergeAll(
+    Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]),
+    Layer.succeed(References.MinimumLogLevel, "None"),
+    Layer.succeed(References.TracerEnabled, false)
+  ))
+)
+const controller = new AbortController()
+const running = Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+  const context = yield* Layer.build(layer)
+  yield* Effect.forkScoped(Effect.provideContext(Bridge.use((bridge) => bridge.run), context))
+  yield* Effect.callback<void>((resume) => controller.signal.addEventListener("abort", () => resume(Effect.void)))
+})))
+await emulator.waitForConnections(1, 10_000)
+
+const overhead: Array<number> = []
+const via: Array<number> = []
+for (let i = 0; i < WARM_UP + count; i++) {
+  const pushed = emulator.pushMessage({ text: `m-${i}`, conversationId: "cid-one" })
+  const replies = await emulator.waitForReplies(i + 1, { conversationId: "cid-one", timeoutMs: 10_000 })
+  const prompt = opencode.prompts.at(-1)!
+  if (i < WARM_UP) continue
+  via.push(replies[i]!.at - pushed.pushedAt)
+  overhead.push(prompt.startedAt - pushed.pushedAt + (replies[i]!.at - prompt.endedAt!))
+}
+const session = await (await fetch(`${opencode.url}/session`, { method: "POST", body: JSON.stringify({ title: "direct" }), headers: { "content-type": "application/json" } })).json()
+const direct: Array<number> = []
+for (let i = 0; i < count; i++) {
+  const started = performance.now()
+  await (await fetch(`${opencode.url}/session/${session.id}/message`, { method: "POST", body: JSON.stringify({ parts: [{ type: "text", text: `d-${i}` }] }), headers: { "content-type": "application/json" } })).json()
+  direct.push(performance.now() - started)
+}
+controller.abort()
+await running
+await Promise.all([emulator.close(), opencode.close()])
+process.stdout.write(`${JSON.stringify({ messages: count, overheadP50: round(percentile(overhead, 50)), ratio: round(percentile(via, 50) / percentile(direct, 50)) })}\n`)
