@@ -5,6 +5,7 @@
  */
 import { Effect, Layer, Logger, References } from "effect"
 import { startDingTalkEmulator, startFakeOpenCode } from "../dist/testing/index.js"
+import { directPromptTimes } from "./directCalls.ts"
 
 const [entry, countArg] = process.argv.slice(2)
 if (entry === undefined) throw new Error("usage: node bench/oneAtATime.ts <dist/index.js> [messages]")
@@ -49,13 +50,7 @@ for (let i = 0; i < WARM_UP + count; i++) {
   via.push(replies[i]!.at - pushed.pushedAt)
   overhead.push(prompt.startedAt - pushed.pushedAt + (replies[i]!.at - prompt.endedAt!))
 }
-const session = await (await fetch(`${opencode.url}/session`, { method: "POST", body: JSON.stringify({ title: "direct" }), headers: { "content-type": "application/json" } })).json()
-const direct: Array<number> = []
-for (let i = 0; i < count; i++) {
-  const started = performance.now()
-  await (await fetch(`${opencode.url}/session/${session.id}/message`, { method: "POST", body: JSON.stringify({ parts: [{ type: "text", text: `d-${i}` }] }), headers: { "content-type": "application/json" } })).json()
-  direct.push(performance.now() - started)
-}
+const direct = await directPromptTimes(opencode.url, count)
 controller.abort()
 await running
 await Promise.all([emulator.close(), opencode.close()])

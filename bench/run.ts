@@ -13,6 +13,7 @@ import { BridgeConfig, BridgeLayer, Bridge, Delivery } from "../dist/index.js"
 import { startDingTalkEmulator, startFakeOpenCode, type DingTalkEmulator, type FakeOpenCode } from "../dist/testing/index.js"
 import { coldStart as coldStartOf, machineNode, messageRun, VERSUS } from "./versus.ts"
 import { clusterBench } from "./cluster.ts"
+import { directPromptTimes } from "./directCalls.ts"
 import { pushAtRate } from "./pacedPushes.ts"
 import { ROUND_ONE, roundOneSideBySide } from "./roundOne.ts"
 
@@ -88,13 +89,7 @@ const endToEndRatio = async (latencyMs: number, count: number) => {
     const replies = await emulator.waitForReplies(i + 1, { conversationId: "cid-e2e", timeoutMs: 10_000 })
     viaBridge.push(replies[i]!.at - pushed.pushedAt)
   }
-  const session = await (await fetch(`${opencode.url}/session`, { method: "POST", body: JSON.stringify({ title: "direct" }), headers: { "content-type": "application/json" } })).json()
-  const direct: Array<number> = []
-  for (let i = 0; i < count; i++) {
-    const started = performance.now()
-    await (await fetch(`${opencode.url}/session/${session.id}/message`, { method: "POST", body: JSON.stringify({ parts: [{ type: "text", text: `d-${i}` }] }), headers: { "content-type": "application/json" } })).json()
-    direct.push(performance.now() - started)
-  }
+  const direct = await directPromptTimes(opencode.url, count)
   await bridge.stop()
   await Promise.all([emulator.close(), opencode.close()])
   const bridgeMs = percentile(viaBridge, 50)
