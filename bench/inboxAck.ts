@@ -8,7 +8,7 @@
  * push → prompt at OpenCode (the journal write is done before the prompt is sent: an upper bound of
  * the window in which an acked message is not yet on disk).
  */
-import { Effect, Layer, Logger, References } from "effect"
+import { Layer, Logger, References } from "effect"
 import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, watch, writeSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
@@ -17,6 +17,7 @@ import { BridgeConfig } from "../dist/core/BridgeConfig.js"
 import { StreamClient } from "../dist/dingtalk/StreamClient.js"
 import { Bridge } from "../dist/pipeline/Bridge.js"
 import { startDingTalkEmulator, startFakeOpenCode } from "../dist/testing/index.js"
+import { startInProcess } from "./inProcessBridge.ts"
 import { pushAtRate } from "./pacedPushes.ts"
 
 const Quiet = Layer.mergeAll(Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]), Layer.succeed(References.MinimumLogLevel, "None"))
@@ -52,12 +53,7 @@ export const ackCost = async (way: Way, rate: number, count: number) => {
     })),
     Layer.provideMerge(Quiet)
   )
-  const controller = new AbortController()
-  const running = Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const context = yield* Layer.build(layer)
-    yield* Effect.forkScoped(Effect.provideContext(Bridge.use((b) => b.run), context))
-    yield* Effect.callback<void>((resume) => controller.signal.addEventListener("abort", () => resume(Effect.void)))
-  })))
+  const bridge = await startInProcess(layer, Bridge.use((b) => b.run))
   await emulator.waitForConnections(1, 10_000)
   // When each journal file appears (inotify), for the window between the ack and the message on disk.
   const created = new Map<string, number>()
@@ -77,8 +73,7 @@ export const ackCost = async (way: Way, rate: number, count: number) => {
     const at = [...created].find(([file]) => file.endsWith(`:${p.msgId}`))?.[1]
     return at === undefined ? [] : [at - acks.get(p.frameId)!]
   }) : []
-  controller.abort()
-  await running
+  await bridge.stop()
   await Promise.all([emulator.close(), opencode.close()])
   StreamClient.prototype.onCallback = originalOnCallback
   rmSync(stateDir, { recursive: true, force: true })

@@ -3,9 +3,10 @@
  * `node bench/oneAtATime.ts <build's dist/index.js> [messages]` prints one JSON line. The emulator and the
  * fake OpenCode are always this checkout's, so two builds meet the same counterparts (see roundOne.ts).
  */
-import { Effect, Layer, Logger, References } from "effect"
+import { Layer } from "effect"
 import { startDingTalkEmulator, startFakeOpenCode } from "../dist/testing/index.js"
 import { directPromptTimes } from "./directCalls.ts"
+import { Quiet, startInProcess } from "./inProcessBridge.ts"
 
 const [entry, countArg] = process.argv.slice(2)
 if (entry === undefined) throw new Error("usage: node bench/oneAtATime.ts <dist/index.js> [messages]")
@@ -25,19 +26,9 @@ const layer = BridgeLayer.pipe(
     DINGTALK_CLIENT_ID: emulator.clientId, DINGTALK_CLIENT_SECRET: emulator.clientSecret, DINGTALK_API_URL: emulator.url,
     OPENCODE_SERVER_URL: opencode.url, DINGTALK_RATE_LIMIT: "60000", BRIDGE_BACKLOG: "100000", DINGTALK_ACCESS: "open",
   })),
-  // As the CLI runs: no log output, no span recording.
-  Layer.provideMerge(Layer.mergeAll(
-    Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]),
-    Layer.succeed(References.MinimumLogLevel, "None"),
-    Layer.succeed(References.TracerEnabled, false)
-  ))
+  Layer.provideMerge(Quiet)
 )
-const controller = new AbortController()
-const running = Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-  const context = yield* Layer.build(layer)
-  yield* Effect.forkScoped(Effect.provideContext(Bridge.use((bridge) => bridge.run), context))
-  yield* Effect.callback<void>((resume) => controller.signal.addEventListener("abort", () => resume(Effect.void)))
-})))
+const bridge = await startInProcess(layer, Bridge.use((b) => b.run))
 await emulator.waitForConnections(1, 10_000)
 
 const overhead: Array<number> = []
@@ -51,7 +42,6 @@ for (let i = 0; i < WARM_UP + count; i++) {
   overhead.push(prompt.startedAt - pushed.pushedAt + (replies[i]!.at - prompt.endedAt!))
 }
 const direct = await directPromptTimes(opencode.url, count)
-controller.abort()
-await running
+await bridge.stop()
 await Promise.all([emulator.close(), opencode.close()])
 process.stdout.write(`${JSON.stringify({ messages: count, overheadP50: round(percentile(overhead, 50)), ratio: round(percentile(via, 50) / percentile(direct, 50)) })}\n`)

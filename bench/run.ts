@@ -3,7 +3,7 @@
  * and written to bench/results.json. Everything runs on 127.0.0.1: the DingTalk emulator, the fake
  * OpenCode (fixed latency) and the real bridge (built `dist/`), in this process unless noted.
  */
-import { Effect, Layer, Logger, References } from "effect"
+import { Layer } from "effect"
 import { spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import os from "node:os"
@@ -14,16 +14,11 @@ import { startDingTalkEmulator, startFakeOpenCode, type DingTalkEmulator, type F
 import { coldStart as coldStartOf, machineNode, messageRun, VERSUS } from "./versus.ts"
 import { clusterBench } from "./cluster.ts"
 import { directPromptTimes } from "./directCalls.ts"
+import { Quiet, startInProcess } from "./inProcessBridge.ts"
 import { pushAtRate } from "./pacedPushes.ts"
 import { ROUND_ONE, roundOneSideBySide } from "./roundOne.ts"
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
-// No log output, and no span recording, as the CLI runs (src/app/App.ts: it exports no traces).
-const Quiet = Layer.mergeAll(
-  Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]),
-  Layer.succeed(References.MinimumLogLevel, "None"),
-  Layer.succeed(References.TracerEnabled, false)
-)
 
 const percentile = (values: ReadonlyArray<number>, p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -40,19 +35,9 @@ const startBridge = async (emulator: DingTalkEmulator, opencode: FakeOpenCode, e
     })),
     Layer.provideMerge(Quiet)
   )
-  const controller = new AbortController()
-  type Run = <A>(effect: Effect.Effect<A, unknown, Delivery>) => Promise<A>
-  let resolveReady: (run: Run) => void = () => undefined
-  const ready = new Promise<Run>((resolve) => (resolveReady = resolve))
-  const running = Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const context = yield* Layer.build(layer)
-    resolveReady((effect) => Effect.runPromise(Effect.provideContext(effect, context)))
-    yield* Effect.forkScoped(Effect.provideContext(Bridge.use((b) => b.run), context))
-    yield* Effect.callback<void>((resume) => controller.signal.addEventListener("abort", () => resume(Effect.void)))
-  })))
-  const run = await ready
+  const bridge = await startInProcess(layer, Bridge.use((b) => b.run))
   await emulator.waitForConnections(1, 10_000)
-  return { run, stop: async () => { controller.abort(); await running } }
+  return bridge
 }
 
 /** Pushes `count` messages at `rate` per second over 100 conversations; per-message timings in ms. */
@@ -122,7 +107,7 @@ const keepAlive = async (sends: number) => {
     await emulator.waitForReplies(1, { conversationId: "cid-ka" })
     const connectionsBefore = emulator.httpConnections
     const started = performance.now()
-    for (let i = 0; i < sends; i++) await bridge.run(Delivery.use((d) => d.send({ conversationId: "cid-ka", text: `reply ${i}`, format: "text" })))
+    for (let i = 0; i < sends; i++) await bridge.use(Delivery.use((d) => d.send({ conversationId: "cid-ka", text: `reply ${i}`, format: "text" })))
     const ms = performance.now() - started
     const connections = emulator.httpConnections - connectionsBefore
     await bridge.stop()
